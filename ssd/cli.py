@@ -1,0 +1,62 @@
+"""The ``ssd`` console script: one SSD trial as a Hydra app (``ssd --help``).
+
+    ssd model=toy sampling.temperature=1.6 evaluation.temperature=0.9
+    ssd -m +sweep=teff model=toy
+
+Config flows in here and only here: the composed config becomes a validated ``RunConfig``
+before any compute, and the stages get typed sub-configs.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from ssd.config import ConfigError, RunConfig
+from ssd.pipeline import run_tracked
+from ssd.report import print_trial_summary
+
+log = logging.getLogger(__name__)
+
+
+# An absolute path: a console script is imported as a module, and Hydra would otherwise look
+# for a Python package named ``conf``. The configs live at the repository root (editable install).
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+def _discard_run_dir(out_dir: Path) -> None:
+    """Remove a run folder that holds nothing but Hydra's config copy (no half-written runs)."""
+    if out_dir.is_dir() and {p.name for p in out_dir.iterdir()} <= {".hydra", "cli.log"}:
+        shutil.rmtree(out_dir)
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def main(cfg: DictConfig) -> float:
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    with open_dict(cfg):
+        if hydra_cfg.mode is not None and hydra_cfg.mode.name == "MULTIRUN":
+            cfg.trial.setdefault("name", f"{hydra_cfg.job.name}-{hydra_cfg.job.num}")
+            cfg.trial.setdefault("number", hydra_cfg.job.num)
+    multirun = hydra_cfg.mode is not None and hydra_cfg.mode.name == "MULTIRUN"
+    try:
+        run = RunConfig.from_dictconfig(cfg)  # names the bad key, before any compute
+    except ConfigError as err:
+        if multirun:  # the sweeper records the trial as failed with this message
+            raise
+        _discard_run_dir(out_dir)
+        sys.stderr.write(f"ssd: invalid config: {err}\n")
+        raise SystemExit(2) from None
+    results = run_tracked(run, out_dir)
+    print_trial_summary(results, out_dir)
+    return float(results["objective"])
+
+
+if __name__ == "__main__":
+    main()

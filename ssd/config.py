@@ -1,0 +1,326 @@
+"""Config schema: dataclasses with defaults and validation, values in ``conf/*.yaml``.
+
+``RunConfig.from_dictconfig`` is the one boundary where Hydra's composed config becomes typed
+objects: unknown keys and wrong types fail there, and every ``__post_init__`` validates its
+section, so bad settings stop before any compute with the key and the allowed range named.
+Test: ``pytest tests/test_configs.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ssd.decoding import Decoding
+
+BACKENDS = ("toy", "hf", "vllm")
+TRAINING_METHODS = ("sgd", "sft", "ideal")
+TRACKING_MODES = ("offline", "online", "disabled")
+BENCHMARKS = ("toy", "humaneval", "tinyworld", "lcb_v5", "lcb_v6")  # plus lcb_release_vN
+
+
+class ConfigError(ValueError):
+    """A setting outside its allowed range; the message names the key."""
+
+
+def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is invalid: expected {allowed}")
+
+
+def _check_decoding(section: str, temperature: float, top_k: int, top_p: float) -> None:
+    _require(temperature > 0, f"{section}.temperature", temperature, "a temperature > 0")
+    _require(0 < top_p <= 1, f"{section}.top_p", top_p, "top_p in (0, 1]")
+    _require(top_k >= 0 or top_k == -1, f"{section}.top_k", top_k, "0 or -1 (off) or k >= 1")
+
+
+@dataclass
+class DecodingConfig:
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+
+
+@dataclass
+class ModelConfig:
+    name: str = "toy"
+    path: str | None = None  # HF hub id or local dir; pkg://ssd/... for shipped checkpoints
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    chat_template: bool = True  # render prompts with the tokenizer's chat template
+    enable_thinking: bool | None = None  # passed to the chat template of thinking models
+    system_prompt: str | None = None
+    trust_remote_code: bool = False
+    tensor_parallel_size: int = 1  # vLLM
+    gpu_memory_utilization: float = 0.9  # vLLM
+    max_model_len: int | None = None  # vLLM
+    device: str = "auto"  # auto | cpu | cuda
+    # The model card's recommended decoding for the base model (paper table), for reference runs.
+    base_decoding: DecodingConfig = field(default_factory=DecodingConfig)
+
+    def __post_init__(self) -> None:
+        _require(bool(self.name), "model.name", self.name, "a non-empty model name")
+        _require(
+            self.dtype in ("auto", "float32", "bfloat16", "float16"),
+            "model.dtype",
+            self.dtype,
+            "one of auto, float32, bfloat16, float16",
+        )
+        _require(
+            self.device in ("auto", "cpu", "cuda"), "model.device", self.device, "auto|cpu|cuda"
+        )
+        _require(
+            self.tensor_parallel_size >= 1,
+            "model.tensor_parallel_size",
+            self.tensor_parallel_size,
+            ">= 1",
+        )
+
+
+@dataclass
+class DataConfig:
+    name: str = "toy"  # toy | tinyworld | jsonl | parquet | rstar_seed
+    path: str | None = None  # prompt file or folder (jsonl/parquet/rstar_seed)
+    num_prompts: int = 1  # -1: all
+    template: str = "ssd_reference"  # prompt template name (ssd/templates/*.jinja)
+    question_field: str = "question"
+    starter_field: str = "starter_code"
+    id_field: str | None = None
+    dedupe: bool = True  # whitespace-normalised statement de-duplication (as the paper)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _require(
+            self.num_prompts > 0 or self.num_prompts == -1,
+            "data.num_prompts",
+            self.num_prompts,
+            "a positive count or -1 (all)",
+        )
+
+
+@dataclass
+class SamplingConfig:
+    backend: str = "toy"  # toy | hf | vllm
+    temperature: float = 0.9  # T_train
+    top_k: int = 0  # 0 or -1: off
+    top_p: float = 1.0
+    n: int = 1  # samples per prompt
+    max_tokens: int = 4096
+    seed: int = 0
+    batch_size: int = 64  # prompts per generate call (hf); shard size for resume
+
+    def __post_init__(self) -> None:
+        _require(self.backend in BACKENDS, "sampling.backend", self.backend, f"one of {BACKENDS}")
+        _check_decoding("sampling", self.temperature, self.top_k, self.top_p)
+        _require(self.n >= 1, "sampling.n", self.n, "a positive count of samples per prompt")
+        _require(self.max_tokens >= 1, "sampling.max_tokens", self.max_tokens, "a positive count")
+        _require(self.batch_size >= 1, "sampling.batch_size", self.batch_size, "a positive count")
+
+    def decoding(self) -> Decoding:
+        return Decoding(self.temperature, max(self.top_k, 0), self.top_p)
+
+
+@dataclass
+class FilterConfig:
+    drop_empty: bool = True  # responses with no text
+    drop_stubs: bool = True  # one-line responses
+    drop_shortest_percent: float = 0.0  # reference code drops the shortest 10% by characters
+
+    def __post_init__(self) -> None:
+        _require(
+            0 <= self.drop_shortest_percent < 100,
+            "training.filter.drop_shortest_percent",
+            self.drop_shortest_percent,
+            "a percentage in [0, 100)",
+        )
+
+
+@dataclass
+class TrainingConfig:
+    method: str = "sft"  # sft (HF models) | sgd (toy logit table) | ideal (no training)
+    learning_rate: float = 5e-6
+    min_learning_rate: float = 1e-6
+    lr_scheduler_type: str = "cosine_with_min_lr"
+    warmup_steps: int = 250
+    max_steps: int = 2500  # -1: use num_train_epochs
+    num_train_epochs: float = 1.0
+    per_device_train_batch_size: int = 1
+    gradient_accumulation_steps: int = 32
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.95
+    weight_decay: float = 0.1
+    max_length: int = 65536
+    save_steps: int = 250
+    logging_steps: int = 10
+    seed: int = 0
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    use_peft: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    launcher: str = "in_process"  # in_process | accelerate
+    accelerate_config: str | None = None
+    num_processes: int = 1
+    torch_threads: int = 0  # 0: torch default
+    filter: FilterConfig = field(default_factory=FilterConfig)
+
+    def __post_init__(self) -> None:
+        _require(
+            self.method in TRAINING_METHODS,
+            "training.method",
+            self.method,
+            f"one of {TRAINING_METHODS}",
+        )
+        _require(self.learning_rate > 0, "training.learning_rate", self.learning_rate, "> 0")
+        _require(
+            self.max_steps > 0 or self.max_steps == -1,
+            "training.max_steps",
+            self.max_steps,
+            "a positive count or -1 (epochs)",
+        )
+        _require(
+            self.num_train_epochs > 0, "training.num_train_epochs", self.num_train_epochs, "> 0"
+        )
+        _require(
+            self.per_device_train_batch_size >= 1,
+            "training.per_device_train_batch_size",
+            self.per_device_train_batch_size,
+            "a positive count",
+        )
+        _require(
+            self.gradient_accumulation_steps >= 1,
+            "training.gradient_accumulation_steps",
+            self.gradient_accumulation_steps,
+            "a positive count",
+        )
+        _require(self.warmup_steps >= 0, "training.warmup_steps", self.warmup_steps, ">= 0")
+        _require(
+            self.launcher in ("in_process", "accelerate"),
+            "training.launcher",
+            self.launcher,
+            "in_process or accelerate",
+        )
+
+
+@dataclass
+class EvaluationConfig:
+    benchmark: str = "toy"  # toy | humaneval | tinyworld | lcb_v5 | lcb_v6 | lcb_release_vN
+    temperature: float = 0.9  # T_eval
+    top_k: int = 0
+    top_p: float = 0.8
+    n: int = 10  # samples per problem
+    k: list[int] = field(default_factory=lambda: [1, 5])
+    seed: int = 1234
+    max_tokens: int = 4096
+    num_problems: int = -1  # -1: all
+    template: str = "ssd_reference"
+    data_path: str | None = None  # local folder of benchmark files (LiveCodeBench JSONL)
+    timeout_s: float = 6.0  # per test
+    workers: int = 0  # executor processes; 0: one per core
+    include_ideal: bool = True  # also evaluate the ideal student beside a trained one
+
+    def __post_init__(self) -> None:
+        known = self.benchmark in BENCHMARKS or self.benchmark.startswith("lcb_release_v")
+        _require(
+            known, "evaluation.benchmark", self.benchmark, f"one of {BENCHMARKS} or lcb_release_vN"
+        )
+        _check_decoding("evaluation", self.temperature, self.top_k, self.top_p)
+        _require(self.n >= 1, "evaluation.n", self.n, "a positive count of samples per problem")
+        _require(bool(self.k), "evaluation.k", self.k, "a non-empty list of k values")
+        for k in self.k:
+            _require(
+                1 <= k <= self.n, "evaluation.k", self.k, f"every k in [1, evaluation.n={self.n}]"
+            )
+        _require(self.max_tokens >= 1, "evaluation.max_tokens", self.max_tokens, "a positive count")
+        _require(
+            self.num_problems > 0 or self.num_problems == -1,
+            "evaluation.num_problems",
+            self.num_problems,
+            "a positive count or -1 (all)",
+        )
+        _require(self.timeout_s > 0, "evaluation.timeout_s", self.timeout_s, "> 0 seconds")
+
+    def decoding(self) -> Decoding:
+        return Decoding(self.temperature, max(self.top_k, 0), self.top_p)
+
+
+@dataclass
+class TrackingConfig:
+    mode: str = "offline"  # offline | online | disabled
+    project: str = "ssd"
+    entity: str | None = None
+    group: str | None = None  # W&B group; sweeps set it to the study name
+    name: str | None = None
+    tags: list[str] = field(default_factory=list)
+    dir: str | None = None  # where wandb writes its run folders
+
+    def __post_init__(self) -> None:
+        _require(
+            self.mode in TRACKING_MODES, "tracking.mode", self.mode, f"one of {TRACKING_MODES}"
+        )
+
+
+@dataclass
+class PathsConfig:
+    output_dir: str = "outputs"
+    cache_dir: str = "outputs/cache"
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    objective: str = "ssd.pass@1"  # metric returned to the sweeper: <base|ssd|ideal|delta>.<metric>
+    isolate_stages: bool = False  # run each stage in its own process (vLLM never frees GPU memory)
+    trial: dict[str, Any] = field(default_factory=dict)  # sweep bookkeeping (number, study)
+
+    def __post_init__(self) -> None:
+        head, _, metric = self.objective.partition(".")
+        _require(
+            head in ("base", "ssd", "ideal", "delta") and bool(metric),
+            "objective",
+            self.objective,
+            "<base|ssd|ideal|delta>.<metric>, e.g. ssd.pass@1",
+        )
+        if self.model.name == "toy" or self.sampling.backend == "toy":
+            _require(
+                self.sampling.backend == "toy" and self.evaluation.benchmark == "toy",
+                "sampling.backend/evaluation.benchmark",
+                (self.sampling.backend, self.evaluation.benchmark),
+                "toy and toy for the toy model (and only for it)",
+            )
+            _require(
+                self.training.method in ("sgd", "ideal"),
+                "training.method",
+                self.training.method,
+                "sgd or ideal for the toy model",
+            )
+        elif self.training.method == "sgd":
+            raise ConfigError(
+                "training.method='sgd' is invalid: expected sft or ideal for HF models"
+            )
+
+    @classmethod
+    def from_dictconfig(cls, cfg: DictConfig | dict[str, Any]) -> RunConfig:
+        """Validate a composed config (without the ``hydra`` node) into typed objects."""
+        container = (
+            OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+        )
+        assert isinstance(container, dict)
+        container = {k: v for k, v in container.items() if k != "hydra"}
+        schema = OmegaConf.structured(cls)
+        try:
+            merged = OmegaConf.merge(schema, container)
+        except Exception as err:  # omegaconf's errors name the key; keep them, add context
+            raise ConfigError(f"config does not match the schema: {err}") from err
+        run = OmegaConf.to_object(merged)
+        assert isinstance(run, RunConfig)
+        return run

@@ -1,0 +1,214 @@
+"""One SSD trial: sample -> train -> evaluate the base and the SSD model, with cached stages.
+
+Every stage's artifact is content-addressed (``ssd.artifacts``): changing only the evaluation
+settings reuses the samples and the trained model, changing truncation resamples. Both the base
+and the SSD model are evaluated under the same evaluation settings, so every result carries its
+own baseline; with a trained student the ideal student (``training=ideal``) is scored beside it.
+Writes ``results.json`` into the run folder and returns the configured objective.
+Test: ``pytest tests/test_pipeline.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ssd import prompt_source, tracking
+from ssd.artifacts import Artifact, Cache, write_json_atomic
+from ssd.backends import load_backend
+from ssd.backends.base import Backend, Policy
+from ssd.config import RunConfig
+from ssd.evaluation.stage import evaluate
+from ssd.sampling import load_samples, sample
+from ssd.training import train
+
+log = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.json"
+
+
+def _eval_payload(
+    run: RunConfig, identity: dict[str, Any], policy_id: dict[str, Any]
+) -> dict[str, Any]:
+    evaluation = asdict(run.evaluation)
+    evaluation.pop("workers")  # how many processes grade does not change a verdict
+    evaluation.pop("include_ideal")
+    return {"model": identity, "policy": policy_id, "evaluation": evaluation}
+
+
+class _Stages:
+    """Runs stages through the cache and records keys, hits and timings for results.json."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+        self.cache_info: dict[str, dict[str, Any]] = {}
+        self.timings: dict[str, float] = {}
+
+    def run(
+        self, name: str, stage: str, payload: dict[str, Any], fn: Callable[[Path], dict[str, Any]]
+    ) -> Artifact:
+        start = time.time()
+        artifact = self.cache.build(stage, payload, fn)
+        self.timings[name] = round(time.time() - start, 3)
+        self.cache_info[name] = {
+            "key": artifact.key,
+            "hit": artifact.hit,
+            "path": str(artifact.path),
+        }
+        log.info(
+            "%s: %s (%s, %.1fs)",
+            name,
+            "cache hit" if artifact.hit else "computed",
+            artifact.key,
+            self.timings[name],
+        )
+        return artifact
+
+
+def _evaluate_policy(
+    stages: _Stages,
+    name: str,
+    backend: Backend,
+    run: RunConfig,
+    identity: dict[str, Any],
+    policy: Policy,
+    policy_id: dict[str, Any],
+) -> dict[str, Any]:
+    art = stages.run(
+        f"eval_{name}",
+        "eval",
+        _eval_payload(run, identity, policy_id),
+        lambda work: evaluate(backend, policy, run.evaluation, work),
+    )
+    metrics = dict(art.manifest["summary"])
+    metrics["eval_dir"] = str(art.path)
+    return metrics
+
+
+def _delta(ssd: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
+    return {
+        k: float(ssd[k]) - float(base[k])
+        for k, v in ssd.items()
+        if k in base
+        and isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and k != "num_problems"
+    }
+
+
+def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> dict[str, Any]:
+    """Run one SSD trial and write ``results.json`` into ``out_dir``.
+
+    Args:
+        run: the validated run config.
+        out_dir: the run folder (Hydra's output dir for the CLI).
+        backend: a ready backend (tests); built from the config when None.
+
+    Returns:
+        The results dict; ``results["objective"]`` is what a sweeper optimises.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    backend = backend or load_backend(run.model, run.sampling.backend)
+    identity = backend.identity()
+    stages = _Stages(Cache(Path(run.paths.cache_dir)))
+    train_decoding = run.sampling.decoding()
+    results: dict[str, Any] = {}
+
+    # --- base model under the evaluation settings (own cache entry: decode-only sweeps share it)
+    results["base"] = _evaluate_policy(
+        stages, "base", backend, run, identity, Policy(), {"kind": "base"}
+    )
+
+    # --- the SSD model: ideal (closed form) or trained on its own samples
+    ideal = Policy(pre=(train_decoding,))
+    ideal_id = {"kind": "ideal", "train_decoding": train_decoding.as_dict()}
+    if run.training.method == "ideal":
+        results["ssd"] = _evaluate_policy(stages, "ssd", backend, run, identity, ideal, ideal_id)
+    else:
+        prompts = prompt_source.load_prompts(run.data, run.model, run.evaluation)
+        sampling_payload = {
+            "model": identity,
+            "prompts": prompt_source.fingerprint(prompts),
+            "sampling": {k: v for k, v in asdict(run.sampling).items() if k != "batch_size"},
+        }
+        samples_art = stages.run(
+            "samples",
+            "samples",
+            sampling_payload,
+            lambda work: sample(backend, prompts, run.sampling, work),
+        )
+        training_payload = {
+            "model": identity,
+            "samples": samples_art.key,
+            "training": asdict(run.training),
+        }
+        count_code = run.sampling.backend != "toy"
+        train_art = stages.run(
+            "train",
+            "train",
+            training_payload,
+            lambda work: train(
+                backend, load_samples(samples_art.path), run.training, work, count_code
+            ),
+        )
+        results["training"] = train_art.manifest["summary"]
+        trained = Policy(checkpoint=str(train_art.path))
+        results["ssd"] = _evaluate_policy(
+            stages,
+            "ssd",
+            backend,
+            run,
+            identity,
+            trained,
+            {"kind": "trained", "train": train_art.key},
+        )
+        if run.evaluation.include_ideal:
+            results["ideal"] = _evaluate_policy(
+                stages, "ideal", backend, run, identity, ideal, ideal_id
+            )
+
+    # --- summary
+    results["delta"] = _delta(results["ssd"], results["base"])
+    results.update(
+        t_train=run.sampling.temperature,
+        t_eval=run.evaluation.temperature,
+        t_eff=run.sampling.temperature * run.evaluation.temperature,
+        cache=stages.cache_info,
+        timings=stages.timings,
+        config=asdict(run),
+    )
+    head, _, metric = run.objective.partition(".")
+    if metric not in results.get(head, {}):
+        raise KeyError(f"objective={run.objective!r}: {head} has no metric {metric!r}")
+    results["objective_name"] = run.objective
+    results["objective"] = float(results[head][metric])
+    write_json_atomic(out_dir / RESULTS_FILE, results)
+    return results
+
+
+def run_tracked(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> dict[str, Any]:
+    """``run_trial`` inside a W&B run (group = experiment or study, job_type = trial)."""
+    trial = run.trial or {}
+    name = trial.get("name") or out_dir.name
+    with tracking.open_run(
+        run.tracking,
+        name=str(name),
+        group=trial.get("study"),
+        job_type="trial",
+        config=asdict(run),
+        dir=Path(run.tracking.dir or out_dir),
+    ) as wb:
+        results = run_trial(run, out_dir, backend)
+        tracking.log_metrics(
+            wb,
+            {
+                k: results[k]
+                for k in ("base", "ssd", "ideal", "delta", "t_eff", "objective")
+                if k in results
+            },
+        )
+    return results

@@ -1,0 +1,75 @@
+"""Training stage: fine-tune the base model on its own raw, unverified samples.
+
+Only the filters set in ``training.filter`` drop anything (empty responses, one-line stubs, the
+shortest percent by characters); nothing is verified or executed. The counts of what each
+filter dropped, and how many kept samples hold no extractable code, go into the manifest.
+Test: ``pytest tests/test_training.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ssd.backends.base import Backend
+from ssd.config import FilterConfig, TrainingConfig
+from ssd.records import Sample
+
+log = logging.getLogger(__name__)
+
+
+def is_stub(text: str) -> bool:
+    """A response of at most one non-empty line (the paper's 'one-line stub')."""
+    return sum(1 for line in text.splitlines() if line.strip()) <= 1
+
+
+def filter_samples(
+    samples: Sequence[Sample], rules: FilterConfig, count_code: bool = True
+) -> tuple[list[Sample], dict[str, int]]:
+    """Apply the filters in order: empty, stub, shortest percent; return kept samples, counts."""
+    kept = list(samples)
+    counts = {"input": len(kept)}
+    if rules.drop_empty:
+        before = len(kept)
+        kept = [s for s in kept if s.completion.strip() and s.token_ids]
+        counts["dropped_empty"] = before - len(kept)
+    if rules.drop_stubs:
+        before = len(kept)
+        kept = [s for s in kept if not is_stub(s.completion)]
+        counts["dropped_stubs"] = before - len(kept)
+    if rules.drop_shortest_percent > 0 and kept:
+        lengths = np.array([len(s.completion) for s in kept])
+        cut = np.percentile(lengths, rules.drop_shortest_percent)
+        before = len(kept)
+        kept = [s for s in kept if len(s.completion) > cut]
+        counts["dropped_shortest"] = before - len(kept)
+    counts["kept"] = len(kept)
+    if count_code:
+        from ssd.evaluation.extract import extract_code
+
+        counts["no_code"] = sum(1 for s in kept if not extract_code(s.completion))
+    return kept, counts
+
+
+def train(
+    backend: Backend,
+    samples: Sequence[Sample],
+    training: TrainingConfig,
+    out_dir: Path,
+    count_code: bool = True,
+) -> dict[str, Any]:
+    """Filter the samples and fine-tune; the checkpoint goes to ``out_dir``.
+
+    Returns:
+        The backend's training metrics plus the filter counts under ``filter``.
+    """
+    kept, counts = filter_samples(samples, training.filter, count_code=count_code)
+    log.info("training on %d of %d samples (%s)", len(kept), len(samples), counts)
+    if not kept:
+        raise RuntimeError(f"every sample was filtered out ({counts}); nothing to train on")
+    metrics = backend.train(kept, training, out_dir)
+    return {**metrics, "filter": counts}

@@ -1,0 +1,37 @@
+"""Shared fixtures: W&B off, Hydra compose helper, a clean GlobalHydra after each test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+
+
+@pytest.fixture
+def compose_cfg(tmp_path: Path) -> Iterator[Callable[..., DictConfig]]:
+    """Compose ``conf/config.yaml`` with overrides; outputs and cache go to ``tmp_path``."""
+
+    def _compose(
+        overrides: list[str] | None = None, return_hydra_config: bool = False
+    ) -> DictConfig:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+            return compose(
+                config_name="config",
+                overrides=[f"paths.output_dir={tmp_path}", "tracking=none", *(overrides or [])],
+                return_hydra_config=return_hydra_config,
+            )
+
+    yield _compose
+    GlobalHydra.instance().clear()
