@@ -11,6 +11,7 @@ Test: ``pytest tests/test_pipeline.py``.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -23,6 +24,7 @@ from ssd.backends import load_backend
 from ssd.backends.base import Backend, Policy
 from ssd.config import RunConfig
 from ssd.evaluation.stage import evaluate
+from ssd.records import Prompt
 from ssd.sampling import load_samples, sample
 from ssd.training import train
 
@@ -69,6 +71,34 @@ class _Stages:
         return artifact
 
 
+# Stage bodies: top-level functions so ``isolate_stages`` can run them in a fresh process.
+def _sample_stage(backend: Backend, run: RunConfig, prompts: list[Prompt], work: Path) -> dict:
+    return sample(backend, prompts, run.sampling, work)
+
+
+def _train_stage(backend: Backend, run: RunConfig, samples_dir: Path, work: Path) -> dict:
+    count_code = run.sampling.backend != "toy"  # toy sequences are not code
+    return train(backend, load_samples(samples_dir), run.training, work, count_code)
+
+
+def _evaluate_stage(backend: Backend, run: RunConfig, policy: Policy, work: Path) -> dict:
+    return evaluate(backend, policy, run.evaluation, work)
+
+
+def _isolated_entry(stage: Callable[..., dict], run: RunConfig, *args: Any) -> dict:
+    """Runs in a spawned process: its own backend, so GPU memory dies with the process."""
+    return stage(load_backend(run.model, run.sampling.backend), run, *args)
+
+
+def _call_stage(
+    stage: Callable[..., dict], backend: Backend, run: RunConfig, *args: Any
+) -> dict[str, Any]:
+    if not run.isolate_stages:
+        return stage(backend, run, *args)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_isolated_entry, (stage, run, *args))
+
+
 def _evaluate_policy(
     stages: _Stages,
     name: str,
@@ -82,7 +112,7 @@ def _evaluate_policy(
         f"eval_{name}",
         "eval",
         _eval_payload(run, identity, policy_id),
-        lambda work: evaluate(backend, policy, run.evaluation, work),
+        lambda work: _call_stage(_evaluate_stage, backend, run, policy, work),
     )
     metrics = dict(art.manifest["summary"])
     metrics["eval_dir"] = str(art.path)
@@ -139,21 +169,18 @@ def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> 
             "samples",
             "samples",
             sampling_payload,
-            lambda work: sample(backend, prompts, run.sampling, work),
+            lambda work: _call_stage(_sample_stage, backend, run, prompts, work),
         )
         training_payload = {
             "model": identity,
             "samples": samples_art.key,
             "training": asdict(run.training),
         }
-        count_code = run.sampling.backend != "toy"
         train_art = stages.run(
             "train",
             "train",
             training_payload,
-            lambda work: train(
-                backend, load_samples(samples_art.path), run.training, work, count_code
-            ),
+            lambda work: _call_stage(_train_stage, backend, run, samples_art.path, work),
         )
         results["training"] = train_art.manifest["summary"]
         trained = Policy(checkpoint=str(train_art.path))
