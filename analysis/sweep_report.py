@@ -1,0 +1,238 @@
+"""Summary of a finished SSD sweep: trials table, best SSD vs best decode-only base, T_eff peak.
+
+The base model is evaluated at every trial's evaluation settings, so a sweep over T_eval is also a
+decode-only sweep of the base. "SSD beats the tuned base" is then measured as
+``max over SSD settings - max over base settings`` of pass@1, with a 95% bootstrap interval over
+problems that re-selects both best settings inside every resample (selection is part of the
+estimate, as the paper selects its best checkpoint). Writes ``report.json`` and
+``pass_vs_teff.png`` into the sweep folder.
+
+    python -m analysis.sweep_report outputs/sweeps/tiny_demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from analysis.teff_fit import QuadraticFit, bootstrap_peak, fit_quadratic  # noqa: E402
+
+POLICIES = ("base", "ssd", "ideal")
+
+
+@dataclass
+class Trial:
+    number: int
+    results: dict[str, Any]
+
+    @property
+    def sampling(self) -> dict[str, Any]:
+        return self.results["config"]["sampling"]
+
+    def truncation(self) -> str:
+        k, p = self.sampling["top_k"], self.sampling["top_p"]
+        parts = [f"k{k}" if k and k > 0 else "", f"p{p:g}" if p < 1 else ""]
+        return " ".join(x for x in parts if x) or "none"
+
+
+def load_trials(sweep_dir: Path) -> list[Trial]:
+    """Every finished trial of a sweep folder (``<number>/results.json``), by number."""
+    trials = [
+        Trial(int(f.parent.name), json.loads(f.read_text()))
+        for f in Path(sweep_dir).glob("*/results.json")
+        if f.parent.name.isdigit()
+    ]
+    if not trials:
+        raise SystemExit(f"no finished trials (*/results.json) in {sweep_dir}")
+    return sorted(trials, key=lambda t: t.number)
+
+
+def per_problem_rates(eval_dir: str) -> dict[str, float]:
+    """pass@1 of each problem (c / n) from an evaluation artifact's ``problems.jsonl``."""
+    rows = [json.loads(x) for x in Path(eval_dir, "problems.jsonl").read_text().splitlines() if x]
+    return {str(r["problem_id"]): r["c"] / r["n"] for r in rows}
+
+
+def _matrix(eval_dirs: list[str]) -> tuple[np.ndarray, list[str]]:
+    """[settings, problems] pass@1 matrix over the problems every setting has."""
+    rates = [per_problem_rates(d) for d in eval_dirs]
+    common = sorted(set.intersection(*(set(r) for r in rates)))
+    return np.array([[r[p] for p in common] for r in rates]), common
+
+
+@dataclass
+class Comparison:
+    ssd_best: float
+    base_best: float
+    diff: float
+    low: float
+    high: float
+    ssd_index: int
+    base_index: int
+    num_problems: int
+    n_boot: int
+
+
+def selection_bootstrap(
+    ssd: np.ndarray, base: np.ndarray, n_boot: int = 2000, seed: int = 0
+) -> Comparison:
+    """Best SSD setting minus best base setting, with a re-selecting bootstrap over problems.
+
+    Args:
+        ssd: [SSD settings, problems] per-problem pass@1.
+        base: [base settings, problems] per-problem pass@1 over the same problems.
+    """
+    rng = np.random.default_rng(seed)
+    num = ssd.shape[1]
+    idx = rng.integers(0, num, size=(n_boot, num))
+    # Mean over resampled problems for every setting at once: [n_boot, settings].
+    ssd_boot = ssd[:, idx].mean(axis=2).T
+    base_boot = base[:, idx].mean(axis=2).T
+    diffs = ssd_boot.max(axis=1) - base_boot.max(axis=1)
+    s_means, b_means = ssd.mean(axis=1), base.mean(axis=1)
+    return Comparison(
+        ssd_best=float(s_means.max()),
+        base_best=float(b_means.max()),
+        diff=float(s_means.max() - b_means.max()),
+        low=float(np.percentile(diffs, 2.5)),
+        high=float(np.percentile(diffs, 97.5)),
+        ssd_index=int(s_means.argmax()),
+        base_index=int(b_means.argmax()),
+        num_problems=num,
+        n_boot=n_boot,
+    )
+
+
+def trials_table(trials: list[Trial], metric: str) -> Table:
+    table = Table(title=f"trials ({metric}; ssd = trained student unless training=ideal)")
+    for col in ("#", "T_train", "truncation", "T_eval", "T_eff", *POLICIES, "ssd - base"):
+        table.add_column(col, justify="right")
+    for t in trials:
+        r = t.results
+        values = [r[p].get(metric) if p in r else None for p in POLICIES]
+        table.add_row(
+            str(t.number),
+            f"{r['t_train']:g}",
+            t.truncation(),
+            f"{r['t_eval']:g}",
+            f"{r['t_eff']:.3g}",
+            *("-" if v is None else f"{v:.3f}" for v in values),
+            f"{r['delta'].get(metric, float('nan')):+.3f}",
+        )
+    return table
+
+
+def plot(trials: list[Trial], metric: str, fit: QuadraticFit | None, path: Path) -> Path:
+    """pass@1 vs T_eff: one line per (truncation, T_train), the ideal student, base vs T_eval."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    settings = sorted({(t.truncation(), t.results["t_train"]) for t in trials})
+    groups = sorted({g for g, _ in settings})
+    styles = {g: ("-", "--", "-.", ":")[i % 4] for i, g in enumerate(groups)}
+    for i, (group, t_train) in enumerate(settings):
+        mine = [
+            t.results for t in trials if (t.truncation(), t.results["t_train"]) == (group, t_train)
+        ]
+        pts = sorted((r["t_eff"], r["ssd"][metric]) for r in mine)
+        style = styles.get(group, "-")
+        label = f"SSD T_train {t_train:g}, trunc {group}"
+        ax.plot(*zip(*pts, strict=True), "o" + style, color=f"C{i}", label=label)
+        ideal = sorted((r["t_eff"], r["ideal"][metric]) for r in mine if "ideal" in r)
+        if ideal:
+            ax.plot(*zip(*ideal, strict=True), "x", color=f"C{i}", alpha=0.7)
+    if any("ideal" in t.results for t in trials):
+        ax.plot([], [], "x", color="k", label="ideal student (same colour)")
+    base = sorted({(t.results["t_eval"], t.results["base"][metric]) for t in trials})
+    ax.plot(*zip(*base, strict=True), "s:", color="gray", label="base model (x = T_eval)")
+    if fit is not None:
+        xs = np.linspace(fit.x_min, fit.x_max, 100)
+        ax.plot(xs, fit.predict(xs), "k-", lw=1, alpha=0.4, label="quadratic fit of SSD")
+    ax.set(
+        xlabel="T_eff = T_train x T_eval", ylabel=metric, title=f"{metric} vs effective temperature"
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def report(
+    sweep_dir: Path, metric: str = "pass@1", n_boot: int = 2000, console: Console | None = None
+) -> dict[str, Any]:
+    """Print the summary of a sweep folder and write ``report.json`` and the plot beside it."""
+    console = console or Console()
+    trials = load_trials(sweep_dir)
+    console.print(trials_table(trials, metric))
+
+    ssd_dirs = [t.results["ssd"]["eval_dir"] for t in trials]
+    base_dirs = sorted({t.results["base"]["eval_dir"] for t in trials})
+    ssd_m, _ = _matrix(ssd_dirs + base_dirs)
+    cmp = selection_bootstrap(ssd_m[: len(ssd_dirs)], ssd_m[len(ssd_dirs) :], n_boot=n_boot)
+    best = trials[cmp.ssd_index].results
+    best_base = next(
+        t.results for t in trials if t.results["base"]["eval_dir"] == base_dirs[cmp.base_index]
+    )
+
+    x = np.array([t.results["t_eff"] for t in trials])
+    y = np.array([t.results["ssd"][metric] for t in trials])
+    fit = fit_quadratic(x, y) if len(set(x.tolist())) >= 3 else None
+    peak = bootstrap_peak(x, y, per_problem=ssd_m[: len(ssd_dirs)], n_boot=n_boot) if fit else None
+    png = plot(trials, metric, fit, Path(sweep_dir) / "pass_vs_teff.png")
+
+    console.print(
+        f"best SSD:  {metric} {cmp.ssd_best:.3f} at T_train {best['t_train']:g}"
+        f" ({trials[cmp.ssd_index].truncation()}), T_eval {best['t_eval']:g},"
+        f" T_eff {best['t_eff']:.3g}"
+    )
+    console.print(
+        f"best base (decode-only): {metric} {cmp.base_best:.3f} at T_eval {best_base['t_eval']:g}"
+    )
+    console.print(
+        f"SSD - best base: {cmp.diff * 100:+.1f} pp, 95% bootstrap interval"
+        f" [{cmp.low * 100:+.1f}, {cmp.high * 100:+.1f}] pp over {cmp.num_problems} problems"
+        f" (best settings re-selected in each of {cmp.n_boot} resamples)"
+    )
+    if fit is not None and peak is not None:
+        console.print(
+            f"fitted T_eff peak (quadratic on SSD {metric}): {fit.peak_x:.3g} ({fit.status}),"
+            f" 95% interval [{peak.low:.3g}, {peak.high:.3g}] over problems; R^2 {fit.r2:.2f}"
+        )
+    console.print(f"plot: {png}")
+    out = {
+        "metric": metric,
+        "comparison": cmp.__dict__,
+        "best_ssd": {k: best[k] for k in ("t_train", "t_eval", "t_eff")}
+        | {"truncation": trials[cmp.ssd_index].truncation()},
+        "best_base_t_eval": best_base["t_eval"],
+        "fit": fit.as_dict() if fit else None,
+        "peak_interval": peak.__dict__ if peak else None,
+        "plot": str(png),
+        "num_trials": len(trials),
+    }
+    (Path(sweep_dir) / "report.json").write_text(json.dumps(out, indent=2, default=float))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", type=Path)
+    parser.add_argument("--metric", default="pass@1")
+    parser.add_argument("--n-boot", type=int, default=2000)
+    args = parser.parse_args(argv)
+    report(args.sweep_dir, args.metric, args.n_boot)
+
+
+if __name__ == "__main__":
+    main()
