@@ -218,6 +218,7 @@ class EvaluationConfig:
     num_problems: int = -1  # -1: all
     template: str = "ssd_reference"
     data_path: str | None = None  # local folder of benchmark files (LiveCodeBench JSONL)
+    download: bool = False  # LiveCodeBench: fetch the JSONL files from the hub (network needed)
     timeout_s: float = 6.0  # per test
     workers: int = 0  # executor processes; 0: one per core
     include_ideal: bool = True  # also evaluate the ideal student beside a trained one

@@ -6,14 +6,15 @@ from typing import Any
 
 from ssd.benchmarks.base import Problem
 
-BENCHMARK_NAMES = "humaneval, lcb_v5, lcb_v6, lcb_release_vN (N >= 1)"
+BENCHMARK_NAMES = "humaneval, tinyworld, lcb_v5, lcb_v6, lcb_release_vN (N >= 1)"
 
 
 def load_benchmark(name: str, **options: Any) -> list[Problem]:
     """Load a benchmark by name.
 
     Args:
-        name: ``humaneval``; ``lcb_v5`` / ``lcb_v6`` (the paper's contest-date windows);
+        name: ``humaneval``; ``tinyworld`` (the project's synthetic held-out problems);
+            ``lcb_v5`` / ``lcb_v6`` (the paper's contest-date windows);
             ``lcb_release_vN`` (the dataset's cumulative release tag, files test..testN).
         **options: passed to the loader: ``data_path``, ``limit``; LiveCodeBench also
             ``download`` and ``cache_dir`` (see ``ssd.benchmarks.livecodebench``).
@@ -33,5 +34,9 @@ def load_benchmark(name: str, **options: Any) -> list[Problem]:
         from ssd.benchmarks.livecodebench import load_livecodebench
 
         return load_livecodebench(version=name.removeprefix("lcb_"), **options)
-    # The lead adds the "toy" and "tinyworld" branches here.
+    if name == "tinyworld":
+        from ssd.tinyworld.benchmark import load_problems
+
+        limit = options.get("limit")
+        return load_problems(split="eval", n=200 if limit in (None, -1) else int(limit))
     raise ValueError(f"unknown benchmark {name!r}; allowed: {BENCHMARK_NAMES}")
