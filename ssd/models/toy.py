@@ -109,8 +109,8 @@ def sample_sequences(
     transition = torch.full((NUM_STATES, VOCAB), -2, dtype=torch.long)  # -2 FAIL, -1 PASS
     for s in range(NUM_STATES):
         for t in range(VOCAB):
-            nxt = next_state(s, t)
-            transition[s, t] = -2 if nxt is None else nxt
+            target = next_state(s, t)
+            transition[s, t] = -2 if target is None else target
     for step in range(MAX_LEN):
         drawn = sample_from_logprobs(lp[state], generator)
         tokens[:, step] = torch.where(alive, drawn, tokens[:, step])
