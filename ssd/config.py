@@ -50,6 +50,9 @@ class ModelConfig:
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     chat_template: bool = True  # render prompts with the tokenizer's chat template
     enable_thinking: bool | None = None  # passed to the chat template of thinking models
+    # More chat-template arguments, e.g. {reasoning_effort: high} for GPT-OSS.
+    chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
+    revision: str | None = None  # hub revision (commit or tag); part of the model's identity
     system_prompt: str | None = None
     trust_remote_code: bool = False
     tensor_parallel_size: int = 1  # vLLM

@@ -1,0 +1,293 @@
+"""SFT on raw samples: the stored token ids, loss on completion tokens only, TRL's ``SFTTrainer``.
+
+Each training sequence is ``prompt_token_ids + token_ids + [eos]`` exactly as sampled (no
+re-tokenisation); labels are ``-100`` on every prompt token. The dataset reaches TRL pre-tokenised
+with an explicit ``labels`` column, which TRL uses as is (no chat template, no EOS added again).
+Full fine-tune or LoRA (merged before saving); the result is a Hugging Face folder vLLM loads.
+``training.launcher=accelerate`` runs ``accelerate launch -m ssd.backends.sft_worker FILE.json``.
+Test: ``pytest tests/test_sft.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ssd.backends.hf import resolve_model_path
+from ssd.records import Sample
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ACCELERATE_PRESETS = REPO_ROOT / "conf" / "accelerate"  # fsdp.yaml, deepspeed_zero3.yaml
+METRICS_FILE = "train_metrics.json"
+RESOLVED_FILE = "sft_resolved.json"
+SAMPLES_FILE = "sft_samples.jsonl"
+
+
+def build_example(sample: Sample, eos_id: int) -> dict[str, list[int]]:
+    """One training row: ``input_ids = prompt + completion + [eos]``, prompt tokens masked."""
+    completion = [*sample.token_ids, eos_id]
+    return {
+        "input_ids": [*sample.prompt_token_ids, *completion],
+        "labels": [-100] * len(sample.prompt_token_ids) + completion,
+    }
+
+
+def build_dataset(samples: Sequence[Sample], eos_id: int, max_length: int | None = None) -> Any:
+    """A ``datasets.Dataset`` of ``build_example`` rows.
+
+    TRL cuts rows to ``max_length`` from the right and drops rows left without a completion
+    token; this says how many that hits, and refuses to train on nothing.
+    """
+    from datasets import Dataset
+
+    if not samples:
+        raise ValueError("no samples to train on (all filtered out?)")
+    rows = [build_example(s, eos_id) for s in samples]
+    if max_length is not None:
+        cut = sum(len(r["input_ids"]) > max_length for r in rows)
+        lost = sum(len(s.prompt_token_ids) >= max_length for s in samples)
+        if lost == len(rows):
+            raise ValueError(
+                f"training.max_length={max_length} is invalid: every prompt is at least that "
+                "long, so no completion token would be trained on"
+            )
+        if cut:
+            logger.warning(
+                "%d of %d sequences exceed training.max_length=%d and are cut; %d lose their "
+                "whole completion and are dropped",
+                cut,
+                len(rows),
+                max_length,
+                lost,
+            )
+    return Dataset.from_dict({k: [r[k] for r in rows] for k in ("input_ids", "labels")})
+
+
+def on_cpu(model_cfg: Any) -> bool:
+    return model_cfg.device == "cpu" or (
+        model_cfg.device == "auto" and not torch.cuda.is_available()
+    )
+
+
+def sft_config(training: Any, out_dir: Path, cpu: bool) -> Any:
+    """``SFTConfig`` from the project's ``TrainingConfig`` (same field names, explicit values)."""
+    from trl import SFTConfig
+
+    if cpu and (training.bf16 or training.gradient_checkpointing):
+        logger.warning("bf16 and gradient_checkpointing are turned off on CPU")
+    scheduler_kwargs = (
+        {"min_lr": training.min_learning_rate}
+        if training.lr_scheduler_type == "cosine_with_min_lr"
+        else None
+    )
+    return SFTConfig(
+        output_dir=str(out_dir / "checkpoints"),
+        use_cpu=cpu,
+        bf16=training.bf16 and not cpu,
+        gradient_checkpointing=training.gradient_checkpointing and not cpu,
+        learning_rate=training.learning_rate,
+        lr_scheduler_type=training.lr_scheduler_type,
+        lr_scheduler_kwargs=scheduler_kwargs,
+        warmup_steps=training.warmup_steps,
+        max_steps=training.max_steps,
+        num_train_epochs=training.num_train_epochs,
+        per_device_train_batch_size=training.per_device_train_batch_size,
+        gradient_accumulation_steps=training.gradient_accumulation_steps,
+        adam_beta1=training.adam_beta1,
+        adam_beta2=training.adam_beta2,
+        weight_decay=training.weight_decay,
+        max_length=training.max_length,
+        logging_steps=training.logging_steps,
+        save_strategy="steps" if training.save_steps > 0 else "no",
+        save_steps=max(training.save_steps, 1),
+        save_only_model=True,  # intermediate checkpoints are for evaluation, not for resuming
+        seed=training.seed,
+        packing=False,
+        report_to="none",  # ssd.tracking logs the returned metrics
+        disable_tqdm=True,
+    )
+
+
+def peft_config(training: Any) -> Any:
+    from peft import LoraConfig
+
+    targets = training.lora_target_modules
+    return LoraConfig(
+        r=training.lora_r,
+        lora_alpha=training.lora_alpha,
+        lora_dropout=training.lora_dropout,
+        target_modules="all-linear" if list(targets) == ["all-linear"] else list(targets),
+        task_type="CAUSAL_LM",
+    )
+
+
+def make_trainer(model_cfg: Any, samples: Sequence[Sample], training: Any, out_dir: Path) -> Any:
+    """An ``SFTTrainer`` for ``model_cfg.path`` on ``samples`` (weights in float32)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
+    from trl import SFTTrainer
+
+    trust = model_cfg.trust_remote_code
+    path = resolve_model_path(model_cfg.path)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"tokenizer of {path} has no eos_token: cannot end samples")
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, trust_remote_code=trust)
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config(training, out_dir, on_cpu(model_cfg)),
+        train_dataset=build_dataset(samples, tokenizer.eos_token_id, training.max_length),
+        processing_class=tokenizer,
+        peft_config=peft_config(training) if training.use_peft else None,
+    )
+    trainer.remove_callback(PrinterCallback)  # it prints every log line; we log instead
+    return trainer
+
+
+def run_sft(
+    model_cfg: Any, samples: Sequence[Sample], training: Any, out_dir: Path
+) -> dict[str, Any]:
+    """Fine-tune ``model_cfg.path`` on ``samples`` in this process; write the model to ``out_dir``.
+
+    Weights are trained in float32 (``bf16`` means autocast on GPU) and saved in the base model's
+    dtype. LoRA adapters are merged into the saved model; the adapter alone goes to ``adapter/``.
+
+    Returns:
+        Metrics: final ``train_loss``, ``steps``, ``num_samples``, ``completion_tokens``,
+        ``train_runtime`` seconds, ``tokens_per_second`` (all tokens, prompt included), ``log``.
+    """
+    if training.torch_threads > 0:
+        torch.set_num_threads(training.torch_threads)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer = make_trainer(model_cfg, samples, training, out_dir)
+    start = time.perf_counter()
+    result = trainer.train()
+    runtime = time.perf_counter() - start
+    base_dtype = _config_dtype(Path(resolve_model_path(model_cfg.path)))
+    _save(trainer, out_dir, training.use_peft, base_dtype)
+    log = [h for h in trainer.state.log_history if "loss" in h]
+    for entry in log:
+        logger.info(
+            "sft step %d: loss %.4f lr %.3g", entry["step"], entry["loss"], entry["learning_rate"]
+        )
+    # Tokens actually seen: batches x accumulation x batch size rows of the dataset, cycled.
+    lengths = [len(r) for r in trainer.train_dataset["input_ids"]]
+    rows_seen = result.global_step * training.gradient_accumulation_steps
+    rows_seen *= training.per_device_train_batch_size * trainer.accelerator.num_processes
+    tokens_seen = sum(lengths[i % len(lengths)] for i in range(rows_seen))
+    return {
+        "train_loss": float(result.training_loss),
+        "steps": int(result.global_step),
+        "num_samples": len(samples),
+        "completion_tokens": sum(len(s.token_ids) + 1 for s in samples),
+        "train_runtime": runtime,
+        "tokens_per_second": tokens_seen / runtime if runtime > 0 else 0.0,
+        "log": log,
+    }
+
+
+def _config_dtype(model_dir: Path) -> torch.dtype | None:
+    """The dtype a local checkpoint declares (``dtype`` or the older ``torch_dtype``)."""
+    config = model_dir / "config.json"
+    if not config.is_file():
+        return None
+    data = json.loads(config.read_text())
+    name = data.get("dtype") or data.get("torch_dtype")
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(name, None)
+
+
+def _save(trainer: Any, out_dir: Path, use_peft: bool, dtype: Any) -> None:
+    """Write a Hugging Face folder vLLM loads: merged weights in ``dtype``, tokenizer, configs."""
+    from transformers import AutoModelForCausalLM
+
+    main = trainer.accelerator.is_main_process
+    if use_peft:
+        if main:
+            trainer.model.save_pretrained(out_dir / "adapter")
+            merged = trainer.model.merge_and_unload()
+            (merged.to(dtype) if dtype is not None else merged).save_pretrained(out_dir)
+    elif trainer.accelerator.num_processes == 1:
+        if dtype is not None:
+            trainer.model.to(dtype)
+        trainer.save_model(str(out_dir))
+    else:
+        trainer.save_model(str(out_dir))  # gathers FSDP / ZeRO-3 shards (see the presets)
+        trainer.accelerator.wait_for_everyone()
+        if main and dtype is not None:
+            # The gathered weights are float32; vLLM would serve them in float32 (dtype=auto).
+            AutoModelForCausalLM.from_pretrained(out_dir, dtype=dtype).save_pretrained(out_dir)
+    if main:
+        trainer.processing_class.save_pretrained(out_dir)
+    trainer.accelerator.wait_for_everyone()
+
+
+# -- launching ----------------------------------------------------------------------------------
+def accelerate_config_path(name: str | None) -> Path | None:
+    """A preset name (``fsdp``, ``deepspeed_zero3``) or a path to an accelerate config file."""
+    if name is None:
+        return None
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
+        return path
+    preset = ACCELERATE_PRESETS / f"{name}.yaml"
+    if not preset.is_file():
+        names = sorted(p.stem for p in ACCELERATE_PRESETS.glob("*.yaml"))
+        raise ValueError(f"training.accelerate_config={name!r}: no such file or preset {names}")
+    return preset
+
+
+def write_resolved(model_cfg: Any, samples: Sequence[Sample], training: Any, out_dir: Path) -> Path:
+    """Write the samples and a fully resolved JSON config for ``ssd.backends.sft_worker``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    samples_path = out_dir / SAMPLES_FILE
+    with samples_path.open("w") as f:
+        for s in samples:
+            f.write(json.dumps(s.to_json()) + "\n")
+    resolved = {
+        "model": dataclasses.asdict(model_cfg),
+        "training": dataclasses.asdict(training),
+        "samples": str(samples_path),
+        "out_dir": str(out_dir),
+    }
+    path = out_dir / RESOLVED_FILE
+    path.write_text(json.dumps(resolved, indent=2))
+    return path
+
+
+def train_sft(
+    model_cfg: Any, samples: Sequence[Sample], training: Any, out_dir: Path
+) -> dict[str, Any]:
+    """Run SFT in this process or, with ``training.launcher=accelerate``, as ``accelerate launch``.
+
+    The spawned ranks read one resolved JSON file, so nothing re-enters Hydra per rank.
+    """
+    if training.launcher == "in_process":
+        return run_sft(model_cfg, samples, training, out_dir)
+    if training.launcher != "accelerate":
+        raise ValueError(f"training.launcher={training.launcher!r}: expected in_process|accelerate")
+    resolved = write_resolved(model_cfg, samples, training, out_dir)
+    cmd = [sys.executable, "-m", "accelerate.commands.launch"]
+    config = accelerate_config_path(training.accelerate_config)
+    if config is not None:
+        cmd += ["--config_file", str(config)]
+    else:  # plain data parallel; said explicitly so accelerate does not guess
+        bf16 = training.bf16 and not on_cpu(model_cfg)
+        cmd += ["--num_machines", "1", "--dynamo_backend", "no"]
+        cmd += ["--mixed_precision", "bf16" if bf16 else "no"]
+        if on_cpu(model_cfg):
+            cmd += ["--cpu"]
+    cmd += ["--num_processes", str(training.num_processes)]
+    cmd += ["-m", "ssd.backends.sft_worker", str(resolved)]
+    logger.info("launching: %s", " ".join(cmd))
+    subprocess.run(cmd, check=True)
+    return json.loads((out_dir / METRICS_FILE).read_text())

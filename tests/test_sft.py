@@ -1,0 +1,160 @@
+"""SFT trains on prompt + sample + EOS token for token, with every prompt token masked."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from ssd.backends.sft import (
+    accelerate_config_path,
+    build_example,
+    make_trainer,
+    run_sft,
+    train_sft,
+    write_resolved,
+)
+from ssd.config import ModelConfig, TrainingConfig
+from ssd.models.tiny_random import build_tiny_model
+from ssd.records import Sample
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(build_tiny_model(tmp_path_factory.mktemp("tiny")))
+
+
+def model_cfg(path: str) -> ModelConfig:
+    return ModelConfig(name="tiny-random", path=path, device="cpu", dtype="float32")
+
+
+def smoke_training(**overrides: object) -> TrainingConfig:
+    values: dict = dict(
+        max_steps=2,
+        warmup_steps=0,
+        learning_rate=1e-2,
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=1,
+        max_length=128,
+        save_steps=0,
+        logging_steps=1,
+        torch_threads=1,
+    )
+    values.update(overrides)
+    return TrainingConfig(**values)
+
+
+def make_samples() -> list[Sample]:
+    # Different prompt and completion lengths so that padding is exercised.
+    specs = [([1, 5, 6, 7], [40, 41, 42]), ([1, 8], [50, 51, 52, 53, 54]), ([1, 9, 9], [60])]
+    return [
+        Sample(
+            prompt_id=f"p{i}",
+            sample_index=0,
+            prompt_text="",
+            prompt_token_ids=prompt,
+            completion="",
+            token_ids=completion,
+            finish_reason="stop",
+            decoding=[{"temperature": 1.0, "top_k": 0, "top_p": 1.0}],
+        )
+        for i, (prompt, completion) in enumerate(specs)
+    ]
+
+
+def test_build_example_masks_prompt_and_appends_eos() -> None:
+    sample = make_samples()[0]
+    row = build_example(sample, eos_id=2)
+    assert row["input_ids"] == [1, 5, 6, 7, 40, 41, 42, 2]
+    assert row["labels"] == [-100, -100, -100, -100, 40, 41, 42, 2]
+
+
+@pytest.mark.integration
+def test_trainer_batches_are_prompt_sample_eos(tmp_path: Path, tiny_dir: str) -> None:
+    """What the trainer's data loader feeds the model, row by row, with padding stripped."""
+    samples = make_samples()
+    trainer = make_trainer(model_cfg(tiny_dir), samples, smoke_training(), tmp_path)
+    eos = trainer.processing_class.eos_token_id
+    want = {tuple(s.prompt_token_ids + s.token_ids + [eos]): s for s in samples}
+    seen = 0
+    for batch in trainer.get_train_dataloader():
+        for ids, labels, mask in zip(
+            batch["input_ids"], batch["labels"], batch["attention_mask"], strict=True
+        ):
+            n = int(mask.sum())
+            row = tuple(ids[:n].tolist())
+            sample = want[row]  # the exact sequence, token for token
+            n_prompt = len(sample.prompt_token_ids)
+            assert labels[:n_prompt].tolist() == [-100] * n_prompt  # every prompt token masked
+            assert labels[n_prompt:n].tolist() == sample.token_ids + [eos]
+            assert labels[n:].tolist() == [-100] * (len(labels) - n)  # padding masked
+            seen += 1
+    assert seen == len(samples)
+
+
+@pytest.mark.integration
+def test_two_steps_change_params_and_save_loadable(tmp_path: Path, tiny_dir: str) -> None:
+    out = tmp_path / "ckpt"
+    metrics = run_sft(model_cfg(tiny_dir), make_samples(), smoke_training(), out)
+    assert metrics["steps"] == 2 and math.isfinite(metrics["train_loss"])
+    before = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    after = AutoModelForCausalLM.from_pretrained(out)
+    changed = [
+        name
+        for (name, p0), (_, p1) in zip(
+            before.named_parameters(), after.named_parameters(), strict=True
+        )
+        if not torch.equal(p0, p1)
+    ]
+    assert len(changed) == len(list(before.parameters()))
+    assert (out / "tokenizer.json").is_file()
+
+
+@pytest.mark.integration
+def test_lora_is_merged_and_adapter_kept(tmp_path: Path, tiny_dir: str) -> None:
+    out = tmp_path / "lora"
+    training = smoke_training(use_peft=True, lora_r=4, lora_alpha=8)
+    metrics = run_sft(model_cfg(tiny_dir), make_samples(), training, out)
+    assert math.isfinite(metrics["train_loss"])
+    assert (out / "adapter" / "adapter_config.json").is_file()
+    merged = AutoModelForCausalLM.from_pretrained(out)  # a plain model: no peft needed to load
+    base = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    q0 = base.model.layers[0].self_attn.q_proj.weight
+    q1 = merged.model.layers[0].self_attn.q_proj.weight
+    assert not torch.equal(q0, q1)
+    assert torch.equal(base.model.embed_tokens.weight, merged.model.embed_tokens.weight)
+
+
+def test_resolved_config_and_presets(tmp_path: Path) -> None:
+    path = write_resolved(model_cfg("m"), make_samples(), smoke_training(), tmp_path)
+    text = path.read_text()
+    assert '"max_steps": 2' in text and "${" not in text
+    assert (tmp_path / "sft_samples.jsonl").read_text().count("\n") == 3
+    assert accelerate_config_path("fsdp").name == "fsdp.yaml"
+    assert accelerate_config_path("deepspeed_zero3").name == "deepspeed_zero3.yaml"
+    with pytest.raises(ValueError, match="training.accelerate_config"):
+        accelerate_config_path("nope")
+
+
+def test_no_samples_is_an_error(tmp_path: Path, tiny_dir: str) -> None:
+    with pytest.raises(ValueError, match="no samples"):
+        make_trainer(model_cfg(tiny_dir), [], smoke_training(), tmp_path)
+
+
+def test_max_length_shorter_than_every_prompt_is_an_error(tmp_path: Path, tiny_dir: str) -> None:
+    with pytest.raises(ValueError, match="training.max_length=2"):
+        make_trainer(model_cfg(tiny_dir), make_samples(), smoke_training(max_length=2), tmp_path)
+
+
+@pytest.mark.integration
+def test_accelerate_launcher_spawns_a_worker(tmp_path: Path, tiny_dir: str) -> None:
+    """launcher=accelerate: `accelerate launch -m ssd.backends.sft_worker RESOLVED.json`."""
+    out = tmp_path / "acc"
+    training = smoke_training(launcher="accelerate", num_processes=1)
+    metrics = train_sft(model_cfg(tiny_dir), make_samples(), training, out)
+    assert metrics["steps"] == 2 and math.isfinite(metrics["train_loss"])
+    assert (out / "sft_resolved.json").is_file() and (out / "model.safetensors").is_file()
+    AutoModelForCausalLM.from_pretrained(out)
