@@ -32,7 +32,9 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 def _discard_run_dir(out_dir: Path) -> None:
     """Remove a run folder that holds nothing but Hydra's config copy (no half-written runs)."""
-    if out_dir.is_dir() and {p.name for p in out_dir.iterdir()} <= {".hydra", "cli.log"}:
+    if out_dir.is_dir() and all(
+        p.name == ".hydra" or p.suffix == ".log" for p in out_dir.iterdir()
+    ):
         shutil.rmtree(out_dir)
 
 
