@@ -62,21 +62,22 @@ def test_ideal_training_needs_no_samples(
     assert res["ssd"]["success_probability"] > res["base"]["success_probability"]
 
 
+def run_cli(out: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
+    """The ``ssd`` app in a fresh interpreter, as a user runs it."""
+    args = [
+        sys.executable,
+        "-m",
+        "ssd.cli",
+        "model=toy",
+        "tracking=none",
+        f"paths.output_dir={out}",
+    ]
+    return subprocess.run([*args, *overrides], capture_output=True, text=True, timeout=120)
+
+
 @pytest.mark.integration
 def test_cli_toy_run_writes_results(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ssd.cli",
-            "model=toy",
-            "tracking=none",
-            f"paths.output_dir={tmp_path}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_cli(tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = list(tmp_path.glob("runs/*/*/results.json"))
     assert len(results) == 1
@@ -87,21 +88,20 @@ def test_cli_toy_run_writes_results(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_cli_invalid_setting_exits_nonzero_before_compute(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ssd.cli",
-            "model=toy",
-            "tracking=none",
-            "sampling.top_p=1.5",
-            f"paths.output_dir={tmp_path}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_cli(tmp_path, "sampling.top_p=1.5")
     assert proc.returncode == 2
     assert "sampling.top_p=1.5" in proc.stderr and "(0, 1]" in proc.stderr
     assert not (tmp_path / "cache").exists()  # nothing computed
     assert not list(tmp_path.glob("runs/*/*"))  # and no half-written run folder
+
+
+@pytest.mark.integration
+def test_isolated_stages_give_the_same_results(
+    compose_cfg: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    inline = trial(compose_cfg, tmp_path / "a", [f"paths.cache_dir={tmp_path}/c1"])
+    isolated = trial(
+        compose_cfg, tmp_path / "b", [f"paths.cache_dir={tmp_path}/c2", "isolate_stages=true"]
+    )
+    assert isolated["objective"] == inline["objective"]
+    assert isolated["ssd"]["pass@1"] == inline["ssd"]["pass@1"]
