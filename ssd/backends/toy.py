@@ -50,9 +50,12 @@ class ToyBackend:
         on_batch: Callable[[list[Sample]], None],
     ) -> None:
         chain = policy.chain(decoding)
+        # One vectorised draw for the whole batch of prompts, then split n per prompt.
+        gen = torch.Generator().manual_seed(seed)
+        seqs, passed = toy.sample_sequences(self.logprobs(policy), chain, n * len(prompts), gen)
+        meta = [d.as_dict() for d in chain]
         for i, prompt in enumerate(prompts):
-            gen = torch.Generator().manual_seed(seed * 1_000_003 + i)
-            seqs, passed = toy.sample_sequences(self.logprobs(policy), chain, n, gen)
+            rows = range(i * n, (i + 1) * n)
             on_batch(
                 [
                     Sample(
@@ -60,12 +63,12 @@ class ToyBackend:
                         sample_index=j,
                         prompt_text="",
                         prompt_token_ids=[],
-                        completion=_token_text(seq[:max_tokens]),
-                        token_ids=seq[:max_tokens],
-                        finish_reason="stop" if len(seq) <= max_tokens else "length",
-                        decoding=[d.as_dict() for d in chain] + [{"passed": ok}],
+                        completion=_token_text(seqs[r][:max_tokens]),
+                        token_ids=seqs[r][:max_tokens],
+                        finish_reason="stop" if len(seqs[r]) <= max_tokens else "length",
+                        decoding=[*meta, {"passed": passed[r]}],
                     )
-                    for j, (seq, ok) in enumerate(zip(seqs, passed, strict=True))
+                    for j, r in enumerate(rows)
                 ]
             )
 
