@@ -44,7 +44,8 @@ def main(cfg: DictConfig) -> float:
     out_dir = Path(hydra_cfg.runtime.output_dir)
     with open_dict(cfg):
         if hydra_cfg.mode is not None and hydra_cfg.mode.name == "MULTIRUN":
-            cfg.trial.setdefault("name", f"{hydra_cfg.job.name}-{hydra_cfg.job.num}")
+            study = cfg.trial.get("study") or hydra_cfg.job.name
+            cfg.trial.setdefault("name", f"{study}-{hydra_cfg.job.num}")
             cfg.trial.setdefault("number", hydra_cfg.job.num)
     multirun = hydra_cfg.mode is not None and hydra_cfg.mode.name == "MULTIRUN"
     try:

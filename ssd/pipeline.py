@@ -23,6 +23,7 @@ from ssd.artifacts import Artifact, Cache, write_json_atomic
 from ssd.backends import load_backend
 from ssd.backends.base import Backend, Policy
 from ssd.config import RunConfig
+from ssd.decoding import Decoding
 from ssd.evaluation.stage import evaluate
 from ssd.records import Prompt
 from ssd.sampling import load_samples, sample
@@ -155,7 +156,9 @@ def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> 
 
     # --- the SSD model: ideal (closed form) or trained on its own samples
     ideal = Policy(pre=(train_decoding,))
-    ideal_id = {"kind": "ideal", "train_decoding": train_decoding.as_dict()}
+    ideal_id: dict[str, Any] = {"kind": "ideal", "train_decoding": train_decoding.as_dict()}
+    if train_decoding == Decoding(1.0):  # T 1, no truncation: the target is the base itself
+        ideal, ideal_id = Policy(), {"kind": "base"}  # so its evaluation is the base's (cached)
     if run.training.method == "ideal":
         results["ssd"] = _evaluate_policy(stages, "ssd", backend, run, identity, ideal, ideal_id)
     else:

@@ -105,3 +105,17 @@ def test_isolated_stages_give_the_same_results(
     )
     assert isolated["objective"] == inline["objective"]
     assert isolated["ssd"]["pass@1"] == inline["ssd"]["pass@1"]
+
+
+def test_identity_ideal_student_reuses_the_base_evaluation(
+    compose_cfg: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    # T_train 1 without truncation: the SSD target is the base model, so a decode-only sweep
+    # pays for one evaluation per T_eval, not two.
+    res = trial(
+        compose_cfg,
+        tmp_path / "run",
+        ["training=ideal", "sampling.temperature=1.0", "sampling.top_p=1.0"],
+    )
+    assert res["cache"]["eval_ssd"]["hit"] and not res["cache"]["eval_base"]["hit"]
+    assert res["ssd"]["pass@1"] == res["base"]["pass@1"]

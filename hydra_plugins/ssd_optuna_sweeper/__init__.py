@@ -1,0 +1,139 @@
+"""Hydra sweeper `ssd_optuna`: Optuna (>= 4.2) studies that persist, resume and share work.
+
+Select it in a sweep file with `defaults: - override /hydra/sweeper: ssd_optuna` and a sampler
+with `override /hydra/sweeper/sampler: tpe|gp|random|qmc|cmaes|nsgaii|grid`. Hydra imports this
+module at start-up, so it holds only the config schema and a thin class; the work (and the
+optuna import) lives in `_impl.py`. Tests: `pytest tests/test_sweeper*.py`; docs: docs/sweeps.md.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import MISSING, DictConfig
+
+# No `from __future__ import annotations` here: Hydra runs this module before it is in
+# sys.modules, where dataclasses would look up string annotations.
+
+
+# ---------------------------------------------------------------- samplers: hydra/sweeper/sampler
+@dataclass
+class TPESamplerConf:
+    _target_: str = "optuna.samplers.TPESampler"
+    seed: int | None = None  # null when several workers share a study (same seed = same draws)
+    n_startup_trials: int = 10  # random trials before the model kicks in
+    n_ei_candidates: int = 24
+    multivariate: bool = True  # optuna 5's default: model parameters jointly
+    group: bool = False
+    constant_liar: bool = True  # treat running trials as bad points: batches/workers spread out
+
+
+@dataclass
+class GPSamplerConf:
+    _target_: str = "optuna.samplers.GPSampler"
+    seed: int | None = None
+    n_startup_trials: int = 10
+    deterministic_objective: bool = False  # true only if a rerun of a trial gives the same value
+
+
+@dataclass
+class RandomSamplerConf:
+    _target_: str = "optuna.samplers.RandomSampler"
+    seed: int | None = None
+
+
+@dataclass
+class QMCSamplerConf:
+    _target_: str = "optuna.samplers.QMCSampler"
+    qmc_type: str = "sobol"  # sobol | halton | lhs
+    scramble: bool = False
+    seed: int | None = None
+
+
+@dataclass
+class CmaEsSamplerConf:
+    _target_: str = "optuna.samplers.CmaEsSampler"
+    seed: int | None = None
+    sigma0: float | None = None  # initial step size; null = 1/6 of the search range
+    n_startup_trials: int = 1
+
+
+@dataclass
+class NSGAIISamplerConf:
+    _target_: str = "optuna.samplers.NSGAIISampler"
+    seed: int | None = None
+    population_size: int = 50
+    mutation_prob: float | None = None
+    crossover_prob: float = 0.9
+    swapping_prob: float = 0.5
+
+
+@dataclass
+class GridSamplerConf:
+    # Runs every point of the discrete search space once, in the order of the overrides (the
+    # sweeper's own grid, _grid.OrderedGridSampler); n_trials is capped at the
+    # grid size. The search space comes from `params`, not from this node.
+    _target_: str = "optuna.samplers.GridSampler"
+    seed: int | None = None  # unused: the grid order is deterministic; kept for old configs
+
+
+# ---------------------------------------------------------------- the sweeper
+@dataclass
+class SsdOptunaSweeperConf:
+    _target_: str = "hydra_plugins.ssd_optuna_sweeper.SsdOptunaSweeper"
+    _recursive_: bool = False  # the sweeper instantiates sampler and storage itself
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
+
+    sampler: Any = MISSING
+    direction: Any = "minimize"  # minimize | maximize, or a list of them (multi-objective)
+    study_name: str | None = None  # null: the job name; sweeps/*.yaml set a deterministic one
+    # null: journal file <sweep dir>/optuna.journal; a path: a journal file there; a URL
+    # (sqlite:///..., postgresql://...): RDB; a node with _target_: e.g. optuna's JournalStorage.
+    storage: Any = None
+    n_trials: int = 20  # total finished trials of the study, over all runs and workers
+    n_jobs: int = 1  # trials asked and launched per batch (set the launcher's parallelism too)
+    max_failure_rate: float = 0.0  # stop once failed trials exceed this fraction of n_trials
+    params: dict[str, Any] | None = None  # search space, override grammar (docs/sweeps.md)
+    custom_search_space: str | None = None  # dotted path of fn(cfg, trial) adding parameters
+    enqueue: list[dict[str, Any]] = field(default_factory=list)  # known points, run first
+    heartbeat_interval: float = 30.0  # seconds between "still alive" marks on running trials
+    grace_period: float = 600.0  # a running trial without a heartbeat this long is retried
+
+
+class SsdOptunaSweeper(Sweeper):
+    """Hydra entry point; delegates to `_impl.OptunaSweeperImpl` so optuna loads only when used."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        from ._impl import OptunaSweeperImpl
+
+        self.sweeper = OptunaSweeperImpl(**kwargs)
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        return self.sweeper.sweep(arguments)
+
+
+def register_configs() -> None:
+    """Store the sweeper and sampler configs in Hydra's ConfigStore."""
+    cs = ConfigStore.instance()
+    cs.store(group="hydra/sweeper", name="ssd_optuna", node=SsdOptunaSweeperConf, provider="ssd")
+    samplers = {
+        "tpe": TPESamplerConf,
+        "gp": GPSamplerConf,
+        "random": RandomSamplerConf,
+        "qmc": QMCSamplerConf,
+        "cmaes": CmaEsSamplerConf,
+        "nsgaii": NSGAIISamplerConf,
+        "grid": GridSamplerConf,
+    }
+    for name, node in samplers.items():
+        cs.store(group="hydra/sweeper/sampler", name=name, node=node, provider="ssd")
+
+
+register_configs()

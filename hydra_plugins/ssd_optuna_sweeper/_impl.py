@@ -1,0 +1,414 @@
+"""The `ssd_optuna` sweeper: ask/tell over a persistent Optuna study, batches via the launcher.
+
+How a sweep runs (docs/sweeps.md has the user's view):
+1. Open (or create) the study in its storage; enqueue the `enqueue` points once.
+2. Loop: fail and re-enqueue trials whose worker died; stop when the study holds `n_trials`
+   finished trials; ask up to `n_jobs` trials; launch them with job number = trial number (so job
+   folders never collide across reruns and workers); tell each result.
+3. Write `optimization_results.yaml` and `trials.csv` into the sweep folder.
+Budget: the first `n_trials` trials by number that are neither cancelled surplus nor abandoned
+and retried. A worker that asks past the budget (a race with another worker) cancels its trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn
+from hydra.errors import HydraException
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from hydra.utils import get_method, instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from ._grid import OrderedGridSampler
+from ._results import TRIALS_FILE, as_values, read_metrics, write_results
+from ._search_space import (
+    SearchParam,
+    format_value,
+    param_text,
+    parse_overrides,
+    search_param,
+)
+from ._trials import Heartbeat, Ledger, stale_reason
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 3  # an abandoned trial (dead worker, Ctrl-C) is re-run at most this many times
+GRID_SETTLE_S = 10.0  # longest wait for another worker's new trial to store its grid point
+
+
+# ---------------------------------------------------------------- the sweeper
+class OptunaSweeperImpl(Sweeper):
+    """See the module docstring; constructed by `SsdOptunaSweeper` from `SsdOptunaSweeperConf`."""
+
+    def __init__(
+        self,
+        sampler: DictConfig,
+        direction: Any,
+        study_name: str | None,
+        storage: Any,
+        n_trials: int,
+        n_jobs: int,
+        max_failure_rate: float,
+        params: DictConfig | None,
+        custom_search_space: str | None,
+        enqueue: ListConfig | list[Any],
+        heartbeat_interval: float,
+        grace_period: float,
+    ) -> None:
+        directions = list(direction) if isinstance(direction, ListConfig | list) else [direction]
+        bad = [d for d in directions if str(d).lower() not in ("minimize", "maximize")]
+        if not directions or bad:
+            raise ValueError(f"hydra.sweeper.direction: {direction} (use minimize or maximize)")
+        for key, value, low in (("n_trials", n_trials, 1), ("n_jobs", n_jobs, 1)):
+            if value < low:
+                raise ValueError(f"hydra.sweeper.{key}={value}: must be >= {low}")
+        if not 0.0 <= max_failure_rate <= 1.0:
+            raise ValueError(f"hydra.sweeper.max_failure_rate={max_failure_rate}: not in [0, 1]")
+        if not 0 < heartbeat_interval < grace_period:
+            raise ValueError(
+                f"hydra.sweeper.heartbeat_interval={heartbeat_interval} must be > 0 and below "
+                f"grace_period={grace_period}"
+            )
+        self.sampler_cfg = sampler
+        self.directions = [str(d).lower() for d in directions]
+        self.study_name = study_name
+        self.storage_cfg = storage
+        self.n_trials = n_trials
+        self.n_jobs = n_jobs
+        self.max_failure_rate = max_failure_rate
+        self.params: dict[str, Any] = {} if params is None else _container(params)
+        self.custom_search_space = get_method(custom_search_space) if custom_search_space else None
+        self.enqueue: list[dict[str, Any]] = list(_container(enqueue))
+        self.heartbeat_interval = heartbeat_interval
+        self.grace_period = grace_period
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.hydra_context = hydra_context
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+        self.sweep_dir = Path(str(config.hydra.sweep.dir))
+
+    # ------------------------------------------------------------ main loop
+    def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
+        assert self.hydra_context is not None and self.launcher is not None, "setup() first"
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        lines = [f"{k}={param_text(v)}" for k, v in self.params.items()] + list(arguments)
+        overrides = parse_overrides(lines, parser)
+        space = {o.get_key_element(): search_param(o) for o in overrides if o.is_sweep_override()}
+        sampler, n_trials = self._sampler(list(space.values()))
+
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+        study = self._open_study(sampler)
+        log.info(
+            "Study %s (%s, %s) in %s: %d trials, %d per batch",
+            study.study_name,
+            type(sampler).__name__,
+            "/".join(self.directions),
+            self.storage_text,
+            n_trials,
+            self.n_jobs,
+        )
+        self._enqueue(study, space, n_trials)
+
+        returns: list[Sequence[JobReturn]] = []
+        with Heartbeat(self.heartbeat_interval) as heartbeat:
+            try:
+                while True:
+                    self._abandon_stale(study)
+                    ledger = Ledger.of(study, n_trials)
+                    if ledger.done >= n_trials:
+                        break
+                    n_ask = min(self.n_jobs, ledger.free + ledger.waiting)
+                    if n_ask == 0:
+                        log.info("The remaining trials are running in other workers; done here.")
+                        break
+                    trials = self._ask(study, space, n_ask, n_trials, heartbeat, sampler)
+                    if trials:
+                        returns.append(self._run_batch(study, overrides, space, trials, heartbeat))
+                        self._check_failure_rate(study, n_trials)
+            except BaseException as e:
+                # Ctrl-C or a crash of the sweeper itself: hand our running trials back.
+                for trial in list(heartbeat.active.values()):
+                    self._abandon(
+                        study, trial.number, dict(trial.params), trial.user_attrs, repr(e)
+                    )
+                heartbeat.active.clear()
+                raise
+            finally:
+                self._write_results(study, space, n_trials)
+        return returns
+
+    # ------------------------------------------------------------ study, sampler, storage
+    def _sampler(self, space: list[SearchParam]) -> tuple[optuna.samplers.BaseSampler, int]:
+        n_trials = self.n_trials
+        if not space and self.custom_search_space is None:
+            n_trials = 1  # nothing to search: one job, as Hydra's basic sweeper would run
+        target = str(self.sampler_cfg.get("_target_", ""))
+        if target.endswith("GridSampler"):
+            if self.custom_search_space is not None:
+                raise ValueError("the grid sampler cannot take custom_search_space parameters")
+            continuous = [p.key for p in space if p.grid is None]
+            if continuous:
+                raise ValueError(
+                    f"the grid sampler needs discrete values; {continuous} use interval(): "
+                    "use choice(...), range(...) or int(interval(...))"
+                )
+            sampler = OrderedGridSampler({p.name: p.grid or () for p in space})
+            if n_trials > len(sampler.points):
+                log.info("Grid of %d points: n_trials capped at %d", *(len(sampler.points),) * 2)
+            return sampler, min(n_trials, len(sampler.points))
+        return make_sampler(self.sampler_cfg), n_trials
+
+    def _storage(self) -> Any:
+        cfg = self.storage_cfg
+        if cfg is None:
+            cfg = str(self.sweep_dir.resolve() / "optuna.journal")
+        if isinstance(cfg, DictConfig):
+            self.storage_text = str(cfg.get("_target_"))
+            return instantiate(cfg)
+        self.storage_text = str(cfg)
+        if "://" not in cfg:  # a plain path: a journal file, safe for several local processes
+            Path(cfg).parent.mkdir(parents=True, exist_ok=True)
+            return optuna.storages.JournalStorage(JournalFileBackend(cfg))
+        engine_kwargs = {"connect_args": {"timeout": 60}} if cfg.startswith("sqlite") else {}
+        for attempt in range(5):
+            try:
+                return optuna.storages.RDBStorage(cfg, engine_kwargs=engine_kwargs)
+            except Exception as e:  # workers starting together race to create the schema
+                if attempt == 4:
+                    raise
+                log.info("Opening storage %s failed (%s); retrying", cfg, type(e).__name__)
+                time.sleep(0.5 + random.random())
+
+    def _open_study(self, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+        self.storage = self._storage()
+        assert self.config is not None
+        name = self.study_name or str(self.config.hydra.job.name)
+        study = optuna.create_study(
+            study_name=name,
+            storage=self.storage,
+            sampler=sampler,
+            directions=self.directions,  # type: ignore[arg-type]  # validated strings
+            load_if_exists=True,
+        )
+        if [d.name.lower() for d in study.directions] != self.directions:
+            raise ValueError(
+                f"study '{name}' in {self.storage_text} was created with directions "
+                f"{[d.name.lower() for d in study.directions]}, not {self.directions}"
+            )
+        self.study_id = self.storage.get_study_id_from_name(name)
+        return study
+
+    def _enqueue(self, study: optuna.Study, space: dict[str, SearchParam], n_trials: int) -> None:
+        names = {p.name for p in space.values()}
+        for point in self.enqueue:
+            unknown = set(point) - names
+            if unknown:
+                raise ValueError(f"hydra.sweeper.enqueue: {sorted(unknown)} not in {sorted(names)}")
+        if Ledger.of(study, n_trials).free == 0:
+            return  # a finished (or fully claimed) study gets no new points
+        for point in self.enqueue:
+            study.enqueue_trial(dict(point), skip_if_exists=True)
+
+    # ------------------------------------------------------------ trials
+    def _ask(
+        self,
+        study: optuna.Study,
+        space: dict[str, SearchParam],
+        n: int,
+        n_trials: int,
+        heartbeat: Heartbeat,
+        sampler: optuna.samplers.BaseSampler,
+    ) -> list[Trial]:
+        distributions = {p.name: p.distribution for p in space.values()}
+        asked = []
+        for _ in range(n):
+            trial = study.ask(distributions)
+            heartbeat.claim(trial)
+            asked.append(trial)
+        for trial in asked:
+            if self.custom_search_space is not None:
+                self.custom_search_space(self.config, trial)
+        # Decide after all asks: a trial past the budget, or (grid) on an already-held point,
+        # lost a race with another worker and is cancelled.
+        ledger = Ledger.of(study, n_trials)
+        keep = []
+        for trial in asked:
+            reason = None
+            if ledger.rank(trial.number) >= n_trials:
+                reason = f"past the budget of {n_trials} trials (another worker was faster)"
+            elif isinstance(sampler, OrderedGridSampler):
+                point = tuple(trial.params.get(n) for n in sampler.names)
+                earlier = _settled_earlier(study, sampler, trial.number, n_trials)
+                if point in {sampler.point_of(t) for t in earlier}:
+                    reason = f"grid point {point} is held by another trial"
+            if reason is None:
+                keep.append(trial)
+                continue
+            heartbeat.active.pop(trial.number)
+            trial.set_user_attr("surplus", reason)
+            study.tell(trial, state=TrialState.FAIL)
+            ledger = Ledger.of(study, n_trials)
+        return sorted(keep, key=lambda t: t.number)
+
+    def _job_overrides(
+        self, overrides: list[Override], space: dict[str, SearchParam], trial: Trial
+    ) -> list[str]:
+        params = trial.params
+        job = []
+        for o in overrides:
+            if o.is_sweep_override():
+                p = space[o.get_key_element()]
+                job.append(p.override(params[p.name]))
+            else:
+                job.append(str(o.input_line))
+        swept = {p.name for p in space.values()}
+        job += [f"{k}={format_value(v)}" for k, v in params.items() if k not in swept]
+        return job
+
+    def _run_batch(
+        self,
+        study: optuna.Study,
+        overrides: list[Override],
+        space: dict[str, SearchParam],
+        trials: list[Trial],
+        heartbeat: Heartbeat,
+    ) -> list[JobReturn]:
+        jobs = [self._job_overrides(overrides, space, t) for t in trials]
+        launcher = self.launcher
+        assert launcher is not None
+        results: list[JobReturn] = []
+        try:
+            self.validate_batch_is_legal(jobs)
+            # Job number = trial number: launch each run of consecutive numbers in one call.
+            start = 0
+            for end in range(1, len(trials) + 1):
+                if end == len(trials) or trials[end].number != trials[end - 1].number + 1:
+                    results += launcher.launch(jobs[start:end], trials[start].number)
+                    start = end
+        except Exception as e:  # composition error or launcher failure: every trial failed
+            for trial in trials[len(results) :]:
+                heartbeat.active.pop(trial.number, None)
+                trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+                study.tell(trial, state=TrialState.FAIL)
+            for trial, ret in zip(trials, results, strict=False):
+                heartbeat.active.pop(trial.number, None)
+                self._tell(study, trial, ret)
+            raise
+        for trial, ret in zip(trials, results, strict=True):
+            heartbeat.active.pop(trial.number, None)
+            self._tell(study, trial, ret)
+        return results
+
+    def _tell(self, study: optuna.Study, trial: Trial, ret: JobReturn) -> None:
+        output_dir = ret.hydra_cfg.hydra.runtime.output_dir if ret.hydra_cfg else None
+        if output_dir:
+            trial.set_user_attr("job_dir", str(output_dir))
+            for key, value in read_metrics(Path(output_dir) / "results.json").items():
+                trial.set_user_attr(key, value)
+        try:
+            values = as_values(ret.return_value, len(self.directions))
+        except Exception as e:  # the job raised, or returned something that is not a score
+            log.warning("Trial %d failed: %s: %s", trial.number, type(e).__name__, e)
+            trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+            study.tell(trial, state=TrialState.FAIL)
+            return
+        study.tell(trial, values)
+
+    def _check_failure_rate(self, study: optuna.Study, n_trials: int) -> None:
+        failed = Ledger.of(study, n_trials).failed
+        if failed > self.max_failure_rate * n_trials:
+            raise HydraException(
+                f"{failed} of {n_trials} trials failed, more than max_failure_rate="
+                f"{self.max_failure_rate:g} allows; errors are in {self.sweep_dir / TRIALS_FILE}"
+            )
+
+    # ------------------------------------------------------------ abandoned trials
+    def _abandon_stale(self, study: optuna.Study) -> None:
+        now = time.time()
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            reason = stale_reason(trial, self.grace_period, now)
+            if reason is not None:
+                self._abandon(study, trial.number, trial.params, trial.user_attrs, reason)
+
+    def _abandon(
+        self,
+        study: optuna.Study,
+        number: int,
+        params: dict[str, Any],
+        user_attrs: dict[str, Any],
+        reason: str,
+    ) -> None:
+        """Fail a trial whose worker is gone and enqueue its parameters again."""
+        retries = int(user_attrs.get("retries", 0))
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+        try:
+            self.storage.set_trial_user_attr(trial_id, "error", f"abandoned: {reason}")
+            if retries < MAX_RETRIES:
+                self.storage.set_trial_user_attr(trial_id, "retried", True)
+            study.tell(number, state=TrialState.FAIL)
+        except Exception as e:  # finished meanwhile, or another worker abandoned it first
+            log.debug("trial %d not abandoned: %s", number, e)
+            return
+        log.warning("Trial %d abandoned (%s)", number, reason)
+        if retries < MAX_RETRIES:
+            study.enqueue_trial(params, user_attrs={"retry_of": number, "retries": retries + 1})
+
+    # ------------------------------------------------------------ results
+    def _write_results(
+        self, study: optuna.Study, space: dict[str, SearchParam], n_trials: int
+    ) -> None:
+        try:
+            write_results(study, self.sweep_dir, space, n_trials, self.storage_text)
+        except Exception as e:  # never hide the sweep's own outcome behind a reporting error
+            log.error("Could not write the results of study %s: %s", study.study_name, e)
+
+
+def _settled_earlier(
+    study: optuna.Study, sampler: OrderedGridSampler, number: int, n_trials: int
+) -> list[FrozenTrial]:
+    """Budget trials numbered below `number`, once the running ones have written their point.
+
+    Another worker may have created an earlier trial whose parameters are not stored yet; the
+    lower number wins a grid point, so wait (briefly) until every earlier point is known.
+    """
+    deadline = time.time() + GRID_SETTLE_S
+    while True:
+        earlier = [t for t in Ledger.of(study, n_trials).budget if t.number < number]
+        running = [t for t in earlier if t.state == TrialState.RUNNING]
+        if all(sampler.point_of(t) is not None for t in running) or time.time() > deadline:
+            return earlier
+        time.sleep(0.05)
+
+
+def _container(node: Any) -> Any:
+    """Plain dicts/lists from OmegaConf nodes (the sweeper is built with _recursive_: false)."""
+    return OmegaConf.to_container(node) if OmegaConf.is_config(node) else node
+
+
+def make_sampler(sampler_cfg: DictConfig) -> optuna.samplers.BaseSampler:
+    """Instantiate an Optuna sampler config (any but the grid, which needs the search space)."""
+    with warnings.catch_warnings():
+        # The user picked the sampler; optuna's "experimental" notice adds nothing here.
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return instantiate(sampler_cfg)
