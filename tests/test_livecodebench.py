@@ -90,7 +90,7 @@ def test_no_download_unless_asked():
 
 
 def test_unknown_names_are_rejected():
-    with pytest.raises(ValueError, match="allowed: humaneval, lcb_v5"):
+    with pytest.raises(ValueError, match="allowed: humaneval, tinyworld, lcb_v5"):
         load_benchmark("lcb_v7")
     with pytest.raises(ValueError, match="allowed"):
         load_benchmark("lcb_release_vX")

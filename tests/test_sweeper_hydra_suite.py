@@ -6,12 +6,26 @@ they do to Hydra's basic sweeper. Run: `pytest tests/test_sweeper_hydra_suite.py
 (the IntegrationTestSuite part starts subprocesses and is marked `integration`).
 """
 
+from collections.abc import Iterator
+
 import pytest
+from hydra import version
 from hydra.test_utils.launcher_common_tests import (
     BatchedSweeperTestSuite,
     IntegrationTestSuite,
     LauncherTestSuite,
 )
+
+
+@pytest.fixture(autouse=True)
+def fresh_version_base() -> Iterator[None]:
+    """Hydra's version base is process-global: a ``compose(version_base="1.3")`` in an earlier
+    test turns off the job chdir the suites expect. Give them a fresh process's default."""
+    base = version.VersionBase.instance()
+    saved = base.getbase()
+    base.setbase(version.__compat_version__)  # what an unspecified base resolves to
+    yield
+    base.setbase(saved)
 
 
 # A fresh list per suite: BatchedSweeperTestSuite extends the list it is given. The suites' tasks
