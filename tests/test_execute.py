@@ -188,7 +188,9 @@ def test_escaped_daemon_is_killed(executor):
 def test_memory_bomb(executor):
     result = executor.run(ECHO, "x = bytearray(10 ** 10)\n")
     assert (result.status, result.exception_type) == (RESOURCE_LIMIT, "MemoryError")
-    grow = executor.run(ECHO, "a = []\nwhile True:\n    a.append(' ' * 10 ** 6)\n")
+    # 10 MB at a time: reaches the 256 MB limit in ~26 steps, well inside the 0.5 s timeout even
+    # on a loaded machine (1 MB steps sometimes timed out first).
+    grow = executor.run(ECHO, "a = []\nwhile True:\n    a.append(' ' * 10 ** 7)\n")
     assert grow.status == RESOURCE_LIMIT
     assert_healthy(executor)
 
