@@ -24,7 +24,7 @@ setup: $(BIN)/.installed  ## create .venv and install ssd with its dev tools
 DEMO_DIR := $(or $(SSD_OUTPUT_DIR),outputs)/sweeps/tiny_demo
 
 demo: setup  ## the main job: an SSD sweep on the embedded tiny code world (CPU, minutes), then its report
-	$(BIN)/ssd -m +experiment=tiny_demo
+	$(BIN)/ssd -m experiment=tiny_demo
 	$(BIN)/python -m analysis.sweep_report $(DEMO_DIR)
 
 toy: setup  ## one SSD trial on the paper's toy model, and the toy's headline numbers

@@ -48,7 +48,7 @@ def test_every_group_option_composes(
 def test_every_experiment_composes_and_validates(
     compose_cfg: Callable[..., DictConfig], experiment: str
 ) -> None:
-    RunConfig.from_dictconfig(compose_cfg([f"+experiment={experiment}"]))
+    RunConfig.from_dictconfig(compose_cfg([f"experiment={experiment}"]))
 
 
 @pytest.mark.parametrize("sweep", SWEEPS)
