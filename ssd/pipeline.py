@@ -145,7 +145,8 @@ def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     backend = backend or load_backend(run.model, run.sampling.backend)
     identity = backend.identity()
-    stages = _Stages(Cache(Path(run.paths.cache_dir)))
+    # Absolute: checkpoints and eval folders recorded in results.json must not depend on the cwd.
+    stages = _Stages(Cache(Path(run.paths.cache_dir).resolve()))
     train_decoding = run.sampling.decoding()
     results: dict[str, Any] = {}
 
