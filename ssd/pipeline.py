@@ -78,7 +78,9 @@ def _sample_stage(backend: Backend, run: RunConfig, prompts: list[Prompt], work:
 
 
 def _train_stage(backend: Backend, run: RunConfig, samples_dir: Path, work: Path) -> dict:
-    count_code = run.sampling.backend != "toy"  # toy sequences are not code
+    # "No extractable code" means no fenced block: meaningless for toy token sequences and for
+    # completion-style prompts, whose samples are bare function bodies.
+    count_code = run.sampling.backend != "toy" and run.data.template != "humaneval_completion"
     return train(backend, load_samples(samples_dir), run.training, work, count_code)
 
 
