@@ -84,7 +84,8 @@ def assert_healthy(ex: Executor) -> None:
 
 def needs(ex: Executor, feature: str) -> None:
     if not ex.isolation[feature]:
-        pytest.skip(f"sandbox feature {feature!r} unavailable here (needs root on Linux)")
+        # private_tmp also needs the interpreter outside /tmp (a venv under /tmp stays visible).
+        pytest.skip(f"sandbox feature {feature!r} unavailable here ({ex.isolation})")
 
 
 # -- plain verdicts
