@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from analysis.figures import save_figure  # noqa: E402
 from analysis.teff_fit import QuadraticFit, bootstrap_peak, fit_quadratic  # noqa: E402
 
 POLICIES = ("base", "ssd", "ideal")
@@ -162,10 +163,7 @@ def plot(trials: list[Trial], metric: str, fit: QuadraticFit | None, path: Path)
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def report(

@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from analysis.figures import save_figure  # noqa: E402
 from analysis.teff_fit import PeakInterval, QuadraticFit, bootstrap_peak, fit_quadratic  # noqa: E402
 from ssd.evaluation.passk import pass_at_k as _pass_at_k  # noqa: E402
 
@@ -357,10 +358,7 @@ def plot_heatmaps(study: Study, path: Path, metric: str = "pass@1") -> Path:
                     ax.text(c, r, f"{value:.1f}", ha="center", va="center", fontsize=6, color="w")
         ax.set(xlabel="T_eval", ylabel="T_train", title=f"{study.name}\n{group}: {metric}")
         fig.colorbar(image, ax=ax, label=f"{metric} (%)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_teff(
@@ -397,10 +395,7 @@ def plot_teff(
                 ax.axhline(base, color="k", ls="--", lw=1, label=f"base {base:.1f}")
             ax.set(xlabel="T_eff = T_train x T_eval", ylabel=f"{metric} (%)", title=study.name)
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_ssd_vs_base(study: Study, path: Path) -> Path | None:
@@ -428,10 +423,7 @@ def plot_ssd_vs_base(study: Study, path: Path) -> Path | None:
     ax.set_xticks(positions, labels, rotation=30)
     ax.set(ylabel="%", title=f"{study.name}: SSD vs best decode-only base")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------- command

@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from analysis.figures import save_figure  # noqa: E402
 from ssd.decoding import Decoding, warp  # noqa: E402
 
 T_EVALS = (0.4, 0.7, 1.0, 1.4, 2.0)  # the paper's panel (b)-(d) temperatures
@@ -227,10 +228,7 @@ def plot_panels(data: dict[str, pd.DataFrame], path: Path, title: str) -> Path:
     for ax in axes:
         ax.legend(fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def lock_fork_report(

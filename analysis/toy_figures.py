@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from analysis.figures import save_figure  # noqa: E402
 from ssd.decoding import Decoding, chain_logprobs  # noqa: E402
 from ssd.evaluation.passk import pass_at_k as _pass_at_k  # noqa: E402
 from ssd.models import toy  # noqa: E402
@@ -84,10 +85,7 @@ def plot_success(curves: pd.DataFrame, path: Path, eval_top_p: float) -> Path:
         title=f"toy model, evaluation top-p {eval_top_p:g}",
     )
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def nuclei(
@@ -132,10 +130,7 @@ def plot_nuclei(table: pd.DataFrame, path: Path) -> Path:
             title=f"{state} nucleus at each optimum",
         )
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def top_p_sweep(
@@ -174,10 +169,7 @@ def plot_top_p_sweep(table: pd.DataFrame, path: Path) -> Path:
         title=f"toy top-p robustness (T_train {toy.PAPER_TRAIN.temperature:g})",
     )
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------- synthetic toy sweep
