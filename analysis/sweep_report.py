@@ -5,7 +5,8 @@ decode-only sweep of the base. "SSD beats the tuned base" is then measured as
 ``max over SSD settings - max over base settings`` of pass@1, with a 95% bootstrap interval over
 problems that re-selects both best settings inside every resample (selection is part of the
 estimate, as the paper selects its best checkpoint). Writes ``report.json`` and
-``pass_vs_teff.png`` into the sweep folder.
+``pass_vs_teff.png`` into the sweep folder: the sweep_summary callback's figure
+(``ssd.figures``), redrawn with the quadratic fit of SSD.
 
     python -m analysis.sweep_report outputs/sweeps/tiny_demo
 """
@@ -18,45 +19,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from rich.console import Console
+from rich.table import Table
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from analysis.figures import save_figure  # noqa: E402
-from analysis.teff_fit import QuadraticFit, bootstrap_peak, fit_quadratic  # noqa: E402
+from analysis.teff_fit import QuadraticFit, bootstrap_peak, fit_quadratic
+from ssd.figures import PASS_VS_TEFF_FILE, SweepTrial, load_sweep_trials, plot_pass_vs_teff
 
 POLICIES = ("base", "ssd", "ideal")
 
 
-@dataclass
-class Trial:
-    number: int
-    results: dict[str, Any]
-
-    @property
-    def sampling(self) -> dict[str, Any]:
-        return self.results["config"]["sampling"]
-
-    def truncation(self) -> str:
-        k, p = self.sampling["top_k"], self.sampling["top_p"]
-        parts = [f"k{k}" if k and k > 0 else "", f"p{p:g}" if p < 1 else ""]
-        return " ".join(x for x in parts if x) or "none"
-
-
-def load_trials(sweep_dir: Path) -> list[Trial]:
+def load_trials(sweep_dir: Path) -> list[SweepTrial]:
     """Every finished trial of a sweep folder (``<number>/results.json``), by number."""
-    trials = [
-        Trial(int(f.parent.name), json.loads(f.read_text()))
-        for f in Path(sweep_dir).glob("*/results.json")
-        if f.parent.name.isdigit()
-    ]
+    trials = load_sweep_trials(sweep_dir)
     if not trials:
         raise SystemExit(f"no finished trials (*/results.json) in {sweep_dir}")
-    return sorted(trials, key=lambda t: t.number)
+    return trials
 
 
 def per_problem_rates(eval_dir: str) -> dict[str, float]:
@@ -115,7 +93,7 @@ def selection_bootstrap(
     )
 
 
-def trials_table(trials: list[Trial], metric: str) -> Table:
+def trials_table(trials: list[SweepTrial], metric: str) -> Table:
     table = Table(title=f"trials ({metric}; ssd = trained student unless training=ideal)")
     for col in ("#", "T_train", "truncation", "T_eval", "T_eff", *POLICIES, "ssd - base"):
         table.add_column(col, justify="right")
@@ -134,36 +112,21 @@ def trials_table(trials: list[Trial], metric: str) -> Table:
     return table
 
 
-def plot(trials: list[Trial], metric: str, fit: QuadraticFit | None, path: Path) -> Path:
-    """pass@1 vs T_eff: one line per (truncation, T_train), the ideal student, base vs T_eval."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    settings = sorted({(t.truncation(), t.results["t_train"]) for t in trials})
-    groups = sorted({g for g, _ in settings})
-    styles = {g: ("-", "--", "-.", ":")[i % 4] for i, g in enumerate(groups)}
-    for i, (group, t_train) in enumerate(settings):
-        mine = [
-            t.results for t in trials if (t.truncation(), t.results["t_train"]) == (group, t_train)
-        ]
-        pts = sorted((r["t_eff"], r["ssd"][metric]) for r in mine)
-        style = styles.get(group, "-")
-        label = f"SSD T_train {t_train:g}, trunc {group}"
-        ax.plot(*zip(*pts, strict=True), "o" + style, color=f"C{i}", label=label)
-        ideal = sorted((r["t_eff"], r["ideal"][metric]) for r in mine if "ideal" in r)
-        if ideal:
-            ax.plot(*zip(*ideal, strict=True), "x", color=f"C{i}", alpha=0.7)
-    if any("ideal" in t.results for t in trials):
-        ax.plot([], [], "x", color="k", label="ideal student (same colour)")
-    base = sorted({(t.results["t_eval"], t.results["base"][metric]) for t in trials})
-    ax.plot(*zip(*base, strict=True), "s:", color="gray", label="base model (x = T_eval)")
+def plot(
+    trials: list[SweepTrial],
+    metric: str,
+    fit: QuadraticFit | None,
+    path: Path,
+    best: SweepTrial | None = None,
+) -> Path | None:
+    """The sweep's pass-vs-T_eff figure (``ssd.figures``) with the quadratic fit of SSD."""
+    curve = None
     if fit is not None:
         xs = np.linspace(fit.x_min, fit.x_max, 100)
-        ax.plot(xs, fit.predict(xs), "k-", lw=1, alpha=0.4, label="quadratic fit of SSD")
-    ax.set(
-        xlabel="T_eff = T_train x T_eval", ylabel=metric, title=f"{metric} vs effective temperature"
+        curve = (xs.tolist(), fit.predict(xs).tolist())
+    return plot_pass_vs_teff(
+        trials, path, metric, best=best, fit=curve, fit_label=f"quadratic fit of SSD {metric}"
     )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return save_figure(fig, path)
 
 
 def report(
@@ -187,7 +150,7 @@ def report(
     y = np.array([t.results["ssd"][metric] for t in trials])
     fit = fit_quadratic(x, y) if len(set(x.tolist())) >= 3 else None
     peak = bootstrap_peak(x, y, per_problem=ssd_m[: len(ssd_dirs)], n_boot=n_boot) if fit else None
-    png = plot(trials, metric, fit, Path(sweep_dir) / "pass_vs_teff.png")
+    png = plot(trials, metric, fit, Path(sweep_dir) / PASS_VS_TEFF_FILE, trials[cmp.ssd_index])
 
     console.print(
         f"best SSD:  {metric} {cmp.ssd_best:.3f} at T_train {best['t_train']:g}"

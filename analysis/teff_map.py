@@ -23,9 +23,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis.figures import save_figure  # noqa: E402
 from analysis.teff_fit import PeakInterval, QuadraticFit, bootstrap_peak, fit_quadratic  # noqa: E402
 from ssd.evaluation.passk import pass_at_k as _pass_at_k  # noqa: E402
+from ssd.figures import save_figure  # noqa: E402
 
 # Per-problem pass@k repeats the same few (n, c, k) thousands of times per study.
 pass_at_k = functools.lru_cache(maxsize=None)(_pass_at_k)

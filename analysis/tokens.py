@@ -22,8 +22,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from analysis.figures import save_figure  # noqa: E402
 from ssd.decoding import Decoding, warp  # noqa: E402
+from ssd.figures import save_figure  # noqa: E402
 
 T_EVALS = (0.4, 0.7, 1.0, 1.4, 2.0)  # the paper's panel (b)-(d) temperatures
 # The paper's instruct-model evaluation truncation (T_eval itself varies per panel).

@@ -24,9 +24,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from analysis.figures import save_figure  # noqa: E402
 from ssd.decoding import Decoding, chain_logprobs  # noqa: E402
 from ssd.evaluation.passk import pass_at_k as _pass_at_k  # noqa: E402
+from ssd.figures import save_figure  # noqa: E402
 from ssd.models import toy  # noqa: E402
 
 # Per-problem pass@k repeats the same few (n, c, k) thousands of times per study.

@@ -1,9 +1,11 @@
-"""A Hydra callback that summarises a finished sweep: a pass@1-vs-T_eff plot and a W&B run.
+"""A Hydra callback that summarises a finished sweep: a pass@1-vs-T_eff figure and a W&B run.
 
 Configured by every `sweeps/*.yaml` under `hydra.callbacks.sweep_summary`. At the end of a
-multirun it reads `<sweep dir>/trials.csv` (written by the ssd_optuna sweeper), saves
-`pass1_vs_teff.png` next to it and logs one W&B run (group = study name, job_type
-"sweep_summary") with the trials table and the plot. Test: `pytest tests/test_sweep_summary.py`.
+multirun it reads `<sweep dir>/trials.csv` (written by the ssd_optuna sweeper) and the
+`results.json` of its complete trials, draws `pass_vs_teff.png` next to them (`ssd.figures`, the
+same figure `analysis.sweep_report` redraws with a fit) and logs one W&B run (group = study name,
+job_type "sweep_summary") with the trials table and the figure.
+Test: `pytest tests/test_sweep_summary.py`.
 """
 
 from __future__ import annotations
@@ -17,56 +19,28 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ssd import tracking
+from ssd.figures import PASS_VS_TEFF_FILE, SweepTrial, load_sweep_trials, plot_pass_vs_teff
 
 log = logging.getLogger(__name__)
 
-PLOT_FILE = "pass1_vs_teff.png"
 TRIALS_FILE = "trials.csv"
-# Drawn against T_eff besides the objective when the trials have them (from results.json). The
-# base model's pass@1 depends on T_eval alone, so it is not drawn against T_eff.
-CURVES = ("ssd.pass@1", "ideal.pass@1")
 
 
-def plot_pass_vs_teff(
-    trials: pd.DataFrame, path: Path, title: str, maximize: bool = True
-) -> Path | None:
-    """Scatter the objective and SSD/ideal pass@1 against T_eff; None without T_eff data."""
-    done = trials[trials["state"] == "COMPLETE"] if "state" in trials else trials
-    if "user_attrs_t_eff" not in done or done.empty:
+def _best(complete: pd.DataFrame, trials: list[SweepTrial], maximize: bool) -> SweepTrial | None:
+    """The trial with the best objective value in trials.csv, if it has results to draw."""
+    if "value" not in complete or not complete["value"].notna().any():
         return None
-    curves = {"objective": "value"} if "value" in done else {}
-    for name in CURVES:
-        column = f"user_attrs_{name}"
-        if column in done and not done[column].equals(done.get("value")):
-            curves[name] = column
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on clusters
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for label, column in curves.items():
-        ax.scatter(done["user_attrs_t_eff"], done[column], label=label, s=18, alpha=0.8)
-    if "value" in done and done["value"].notna().any():
-        best = done.loc[done["value"].idxmax() if maximize else done["value"].idxmin()]
-        ax.axvline(best["user_attrs_t_eff"], color="grey", linestyle=":", label="best trial")
-    ax.set_xlabel("T_eff = T_train x T_eval")
-    ax.set_ylabel("objective / pass@1")
-    ax.set_title(title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    row = complete.loc[complete["value"].idxmax() if maximize else complete["value"].idxmin()]
+    return next((t for t in trials if t.number == int(row["number"])), None)
 
 
 def summarize(
     sweep_dir: Path, study: str, tracking_cfg: dict[str, Any], maximize: bool = True
 ) -> Path | None:
-    """Plot and log the sweep in `sweep_dir`; returns the plot path (None without T_eff data).
+    """Plot and log the sweep in `sweep_dir`; returns the plot path (None without trial results).
 
     Args:
-        sweep_dir: the sweep folder holding trials.csv.
+        sweep_dir: the sweep folder holding trials.csv and a folder per trial.
         study: the study name (W&B group and run name prefix).
         tracking_cfg: the run's `tracking` config (mapping); mode "disabled" logs nothing.
         maximize: whether the study maximises its objective (marks the best trial).
@@ -76,8 +50,14 @@ def summarize(
         log.warning("No %s in %s: nothing to summarise", TRIALS_FILE, sweep_dir)
         return None
     trials = pd.read_csv(csv)
-    png = plot_pass_vs_teff(trials, sweep_dir / PLOT_FILE, study, maximize)
     complete = trials[trials["state"] == "COMPLETE"] if "state" in trials else trials
+    results = load_sweep_trials(sweep_dir, numbers=set(complete["number"].astype(int)))
+    png = plot_pass_vs_teff(
+        results,
+        sweep_dir / PASS_VS_TEFF_FILE,
+        title=f"{study}: pass@1 vs T_eff",
+        best=_best(complete, results, maximize),
+    )
     summary: dict[str, Any] = {"n_complete": len(complete), "n_trials_total": len(trials)}
     if "value" in complete and complete["value"].notna().any():
         summary["best_value"] = complete["value"].max() if maximize else complete["value"].min()
@@ -91,14 +71,14 @@ def summarize(
     ) as run:
         tracking.log_table(run, "trials", trials)
         if png is not None:
-            tracking.log_image(run, "pass1_vs_teff", png)
+            tracking.log_image(run, "pass_vs_teff", png)
         tracking.log_metrics(run, summary)
     log.info("Sweep summary of %s: %s", study, png or csv)
     return png
 
 
 class SweepSummary(Callback):
-    """`on_multirun_end`: plot pass@1 vs T_eff and log the sweep's W&B summary run."""
+    """`on_multirun_end`: draw pass@1 vs T_eff and log the sweep's W&B summary run."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.images import assert_drawn_png
 from omegaconf import DictConfig
 
 from analysis.sweep_report import report, selection_bootstrap
 from ssd.config import RunConfig
+from ssd.figures import PASS_VS_TEFF_FILE
 from ssd.pipeline import run_trial
 
 
@@ -51,7 +53,9 @@ def test_report_on_a_toy_sweep_folder(
         run_trial(RunConfig.from_dictconfig(cfg), sweep / str(number))
     out = report(sweep, n_boot=200)
     saved = json.loads((sweep / "report.json").read_text())
-    assert saved["num_trials"] == 4 and Path(out["plot"]).is_file()
+    assert saved["num_trials"] == 4 and Path(out["plot"]) == sweep / PASS_VS_TEFF_FILE
+    # The callback's figure: SSD of the one T_train (C0) and the base model (gray).
+    assert_drawn_png(sweep / PASS_VS_TEFF_FILE, ["C0", "gray"])
     # The ideal toy student at T_eval ~1.6-2.0 beats every base temperature in the grid.
     assert saved["comparison"]["low"] > 0
     assert saved["best_ssd"]["t_eval"] in (1.6, 2.0)

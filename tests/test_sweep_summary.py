@@ -1,43 +1,92 @@
-"""The sweep summary callback: plot of pass@1 vs T_eff, and the W&B summary run (offline)."""
+"""The sweep summary callback: the pass-vs-T_eff figure from the trials' results.json, and the
+W&B summary run (offline)."""
 
+import json
 from pathlib import Path
 
+import matplotlib
 import pandas as pd
 import pytest
+from fixtures.images import assert_drawn_png, colour_pixels
 from omegaconf import OmegaConf
 
-from ssd.sweep_summary import PLOT_FILE, SweepSummary, summarize
+from ssd.figures import MAX_LINES, PASS_VS_TEFF_FILE, load_sweep_trials, plot_pass_vs_teff
+from ssd.sweep_summary import SweepSummary, summarize
+
+GRID = [(t_train, t_eval) for t_train in (0.8, 1.0) for t_eval in (0.6, 1.2, 1.8)]
+FAILED = 3  # trials.csv marks it FAIL; its stale results.json must not be drawn
 
 
-def _write_trials(folder: Path) -> None:
-    rows = [
-        {
-            "number": i,
-            "state": "COMPLETE" if i != 3 else "FAIL",
-            "value": None if i == 3 else 0.5 - (t - 1.2) ** 2,
-            "params_sampling.temperature": t,
-            "user_attrs_t_eff": t,
-            "user_attrs_ssd.pass@1": 0.5 - (t - 1.2) ** 2,
-            "user_attrs_base.pass@1": 0.3,
-        }
-        for i, t in enumerate([0.6, 0.9, 1.2, 1.5, 1.8])
-    ]
-    folder.mkdir(parents=True, exist_ok=True)
+def _results(t_train: float, t_eval: float, top_p: float = 1.0) -> dict:
+    t_eff = t_train * t_eval
+    return {
+        "t_train": t_train,
+        "t_eval": t_eval,
+        "t_eff": t_eff,
+        "base": {"pass@1": 0.4 - 0.2 * abs(t_eval - 0.8)},
+        "ssd": {"pass@1": 0.5 - (t_eff - 1.2) ** 2},
+        "ideal": {"pass@1": 0.55 - (t_eff - 1.3) ** 2},
+        "objective": 0.5 - (t_eff - 1.2) ** 2,
+        "config": {"sampling": {"temperature": t_train, "top_k": 0, "top_p": top_p}},
+    }
+
+
+def _write_sweep(folder: Path, grid: list[tuple[float, float]] = GRID) -> None:
+    rows = []
+    for number, (t_train, t_eval) in enumerate(grid):
+        results = _results(t_train, t_eval)
+        (folder / str(number)).mkdir(parents=True, exist_ok=True)
+        (folder / str(number) / "results.json").write_text(json.dumps(results))
+        state = "FAIL" if number == FAILED else "COMPLETE"
+        rows.append(
+            {
+                "number": number,
+                "state": state,
+                "value": None if state == "FAIL" else results["objective"],
+                "params_sampling.temperature": t_train,
+                "user_attrs_t_eff": results["t_eff"],
+            }
+        )
     pd.DataFrame(rows).to_csv(folder / "trials.csv", index=False)
 
 
-def test_summary_writes_the_plot_without_tracking(tmp_path: Path) -> None:
-    _write_trials(tmp_path)
+def test_summary_draws_the_figure_without_tracking(tmp_path: Path) -> None:
+    _write_sweep(tmp_path)
     png = summarize(tmp_path, "teff_toy", {"mode": "disabled"})
-    assert png == tmp_path / PLOT_FILE and png.stat().st_size > 1000
+    assert png == tmp_path / PASS_VS_TEFF_FILE
+    # One line per T_train (C0, C1) and the base model (gray).
+    assert_drawn_png(png, ["C0", "C1", "gray"])
 
 
-def test_summary_without_trials_or_t_eff_is_harmless(tmp_path: Path) -> None:
+def test_only_complete_trials_are_loaded(tmp_path: Path) -> None:
+    _write_sweep(tmp_path)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "results.json").write_text("{}")  # not a trial folder
+    assert [t.number for t in load_sweep_trials(tmp_path)] == list(range(len(GRID)))
+    kept = load_sweep_trials(tmp_path, numbers={0, 1, 2, 4, 5})
+    assert [t.number for t in kept] == [0, 1, 2, 4, 5]
+    assert kept[0].setting == ("none", 0.8)
+
+
+def test_many_settings_become_a_scatter_coloured_by_t_train(tmp_path: Path) -> None:
+    grid = [(0.5 + 0.1 * i, 1.0) for i in range(MAX_LINES + 2)]
+    _write_sweep(tmp_path, grid)
+    png = plot_pass_vs_teff(load_sweep_trials(tmp_path), tmp_path / "scatter.png")
+    assert png is not None
+    assert_drawn_png(png, ["gray"])  # the base model
+    # No line per setting; a colour bar whose ends are the lowest and highest T_train.
+    assert colour_pixels(png, "C0") == 0
+    viridis = matplotlib.colormaps["viridis"]
+    assert_drawn_png(png, [viridis(0.0), viridis(1.0)], min_pixels=50)
+
+
+def test_summary_without_trials_or_results_is_harmless(tmp_path: Path) -> None:
     assert summarize(tmp_path, "empty", {"mode": "disabled"}) is None
     pd.DataFrame([{"number": 0, "state": "COMPLETE", "value": 1.0}]).to_csv(
         tmp_path / "trials.csv", index=False
     )
-    assert summarize(tmp_path, "no_teff", {"mode": "disabled"}) is None
+    assert summarize(tmp_path, "no_results", {"mode": "disabled"}) is None
+    assert not (tmp_path / PASS_VS_TEFF_FILE).exists()
 
 
 @pytest.mark.integration
@@ -46,7 +95,7 @@ def test_callback_logs_an_offline_wandb_run(
 ) -> None:
     monkeypatch.delenv("WANDB_MODE", raising=False)
     sweep_dir = tmp_path / "sweeps" / "teff_toy"
-    _write_trials(sweep_dir)
+    _write_sweep(sweep_dir)
     config = OmegaConf.create(
         {
             "hydra": {
@@ -59,4 +108,5 @@ def test_callback_logs_an_offline_wandb_run(
     )
     SweepSummary().on_multirun_end(config)
     runs = list((tmp_path / "wandb").glob("wandb/offline-run-*"))
-    assert len(runs) == 1 and (sweep_dir / PLOT_FILE).is_file()
+    assert len(runs) == 1
+    assert_drawn_png(sweep_dir / PASS_VS_TEFF_FILE, ["C0", "C1", "gray"])
