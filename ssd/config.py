@@ -220,8 +220,10 @@ class EvaluationConfig:
     max_tokens: int = 4096
     num_problems: int = -1  # -1: all
     template: str = "ssd_reference"
-    data_path: str | None = None  # local folder of benchmark files (LiveCodeBench JSONL)
-    download: bool = False  # LiveCodeBench: fetch the JSONL files from the hub (network needed)
+    # Benchmark files: LiveCodeBench's folder of JSONL, another HumanEval .jsonl(.gz); tinyworld
+    # has none. A benchmark that cannot use data_path or download refuses them (ssd.benchmarks).
+    data_path: str | None = None
+    download: bool = False  # LiveCodeBench only: fetch the JSONL files from the hub (network)
     timeout_s: float = 6.0  # per test
     workers: int = 0  # executor processes; 0: one per core
     include_ideal: bool = True  # also evaluate the ideal student beside a trained one

@@ -6,6 +6,7 @@ Run: ``pytest tests/test_humaneval.py`` (the full-164 checks are ``integration``
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
@@ -46,6 +47,22 @@ def test_loads_164_problems_from_the_wheel(problems):
     assert first.starter_code.startswith("from typing import List")
     assert "def check(candidate)" in first.test_code
     assert len(load_benchmark("humaneval", limit=3)) == 3
+
+
+def test_data_path_reads_another_copy(tmp_path):
+    row = {
+        "task_id": "Mine/0",
+        "prompt": "def f():\n",
+        "entry_point": "f",
+        "test": "def check(candidate):\n    assert candidate() == 1\n",
+        "canonical_solution": "    return 1\n",
+    }
+    path = tmp_path / "mine.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    (problem,) = load_benchmark("humaneval", data_path=path, limit=-1)
+    assert (problem.problem_id, problem.entry_point) == ("Mine/0", "f")
+    with pytest.raises(FileNotFoundError, match="missing.jsonl"):
+        load_benchmark("humaneval", data_path=tmp_path / "missing.jsonl")
 
 
 @pytest.mark.integration

@@ -15,7 +15,7 @@ import zlib
 import pytest
 from fixtures.make_lcb_fixture import SOLUTIONS, write_lcb_fixture
 
-from ssd.benchmarks import load_benchmark
+from ssd.benchmarks import livecodebench, load_benchmark
 from ssd.benchmarks.base import FUNCTIONAL, STDIN
 from ssd.benchmarks.livecodebench import decode_private_tests
 from ssd.evaluation.evaluate import grade_samples
@@ -87,6 +87,22 @@ def test_hostile_pickle_is_refused_without_running(tmp_path):
 def test_no_download_unless_asked():
     with pytest.raises(ValueError, match="download=True"):
         load_benchmark("lcb_v6")
+
+
+def test_download_and_cache_dir_reach_the_hub_fetch(lcb_dir, monkeypatch, tmp_path):
+    calls = []
+
+    def fake_download(files, cache_dir=None):
+        calls.append((files, cache_dir))
+        return lcb_dir
+
+    monkeypatch.setattr(livecodebench, "download_files", fake_download)
+    problems = load_benchmark("lcb_release_v2", download=True, cache_dir=tmp_path, limit=2)
+    assert ids(problems) == ["abc050_c", "1900_a"]
+    assert calls == [(["test.jsonl", "test2.jsonl"], tmp_path)]
+    # A local folder wins: nothing is fetched even with download=True.
+    load_benchmark("lcb_v6", data_path=lcb_dir, download=True)
+    assert len(calls) == 1
 
 
 def test_unknown_names_are_rejected():

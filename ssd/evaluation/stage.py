@@ -85,10 +85,12 @@ def _evaluate_code(
     from ssd.evaluation.execute import Executor
     from ssd.prompts import render_messages
 
-    options: dict[str, Any] = {"data_path": evaluation.data_path, "limit": evaluation.num_problems}
-    if evaluation.benchmark.startswith("lcb_"):
-        options["download"] = evaluation.download
-    problems = load_benchmark(evaluation.benchmark, **options)
+    problems = load_benchmark(
+        evaluation.benchmark,
+        data_path=evaluation.data_path,
+        limit=evaluation.num_problems,
+        download=evaluation.download,
+    )
     prompts = [
         Prompt(prompt_id=p.problem_id, messages=render_messages(p, evaluation.template))
         for p in problems
