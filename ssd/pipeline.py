@@ -25,6 +25,7 @@ from ssd.backends.base import Backend, Policy
 from ssd.config import RunConfig
 from ssd.decoding import Decoding
 from ssd.evaluation.stage import evaluate
+from ssd.prompts import asks_for_fenced_code
 from ssd.records import Prompt
 from ssd.sampling import load_samples, sample
 from ssd.training import train
@@ -79,8 +80,8 @@ def _sample_stage(backend: Backend, run: RunConfig, prompts: list[Prompt], work:
 
 def _train_stage(backend: Backend, run: RunConfig, samples_dir: Path, work: Path) -> dict:
     # "No extractable code" means no fenced block: meaningless for toy token sequences and for
-    # completion-style prompts, whose samples are bare function bodies.
-    count_code = run.sampling.backend != "toy" and run.data.template != "humaneval_completion"
+    # prompts that do not ask for one (completion-style samples are bare function bodies).
+    count_code = run.sampling.backend != "toy" and asks_for_fenced_code(run.data.template)
     return train(backend, load_samples(samples_dir), run.training, work, count_code)
 
 

@@ -2,11 +2,13 @@
 
 ``<name>.jinja`` is the user turn; an optional ``<name>.system.jinja`` is the system message.
 Templates see ``question``, ``starter_code``, ``kind``, ``entry_point`` and ``difficulty``.
-Tests: ``pytest tests/test_prompts.py``.
+What a template asks the model for is recorded beside its name (``PromptTemplate``), so callers
+ask the template instead of testing its name. Tests: ``pytest tests/test_prompts.py``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,39 @@ from typing import Any
 import jinja2
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-TEMPLATES = ("lcb_generic", "ssd_reference", "humaneval_completion")
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A template file and what its prompt asks of the model."""
+
+    name: str
+    # The prompt asks for the answer in a ```python block. Without one (plain continuation of a
+    # function), answers are bare code, so "no extractable code" says nothing about them.
+    fenced_code: bool
+
+
+_REGISTRY = {
+    t.name: t
+    for t in (
+        PromptTemplate("lcb_generic", fenced_code=True),
+        PromptTemplate("ssd_reference", fenced_code=True),
+        PromptTemplate("humaneval_completion", fenced_code=False),
+    )
+}
+TEMPLATES = tuple(_REGISTRY)
+
+
+def prompt_template(name: str) -> PromptTemplate:
+    """The registered template ``name``; ValueError listing the allowed names otherwise."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown prompt template {name!r}; allowed: {', '.join(TEMPLATES)}")
+    return _REGISTRY[name]
+
+
+def asks_for_fenced_code(template_name: str) -> bool:
+    """Whether answers to ``template_name`` are expected inside a fenced code block."""
+    return prompt_template(template_name).fenced_code
 
 
 @cache
@@ -39,10 +73,7 @@ def render_messages(problem: Any, template_name: str) -> list[dict[str, str]]:
     Returns:
         ``[{"role": "system", ...}?, {"role": "user", ...}]``.
     """
-    if template_name not in TEMPLATES:
-        raise ValueError(
-            f"unknown prompt template {template_name!r}; allowed: {', '.join(TEMPLATES)}"
-        )
+    prompt_template(template_name)  # an unknown name fails here, with the allowed names
     env = _environment()
     context = {
         "question": problem.question,

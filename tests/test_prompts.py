@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ssd.benchmarks.base import FUNCTIONAL, HUMANEVAL, STDIN, Problem
-from ssd.prompts import TEMPLATES, render_messages
+from ssd.prompts import TEMPLATE_DIR, TEMPLATES, asks_for_fenced_code, render_messages
 
 STDIN_PROBLEM = Problem("s", "Print the sum of two integers.", STDIN)
 STARTER_PROBLEM = Problem(
@@ -49,3 +49,22 @@ def test_humaneval_completion_is_the_prompt_verbatim():
 def test_unknown_template_lists_allowed_names():
     with pytest.raises(ValueError, match="allowed: " + ", ".join(TEMPLATES)):
         render_messages(STDIN_PROBLEM, "nope")
+
+
+def test_every_template_file_is_registered_and_every_name_has_a_file():
+    files = {p.name.removesuffix(".jinja") for p in TEMPLATE_DIR.glob("*.jinja")}
+    assert {f for f in files if not f.endswith(".system")} == set(TEMPLATES)
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+@pytest.mark.parametrize("problem", [STDIN_PROBLEM, STARTER_PROBLEM], ids=["stdin", "starter"])
+def test_fenced_code_flag_matches_what_the_prompt_asks_for(name, problem):
+    user = render_messages(problem, name)[-1]["content"]
+    assert asks_for_fenced_code(name) == ("```python" in user)
+
+
+def test_fenced_code_flags_and_unknown_names():
+    assert asks_for_fenced_code("ssd_reference") and asks_for_fenced_code("lcb_generic")
+    assert not asks_for_fenced_code("humaneval_completion")
+    with pytest.raises(ValueError, match="unknown prompt template 'nope'"):
+        asks_for_fenced_code("nope")
