@@ -13,12 +13,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from ssd.benchmarks import check_options
 from ssd.decoding import Decoding
+from ssd.prompts import TEMPLATES
 
 BACKENDS = ("toy", "hf", "vllm")
 TRAINING_METHODS = ("sgd", "sft", "ideal")
 TRACKING_MODES = ("offline", "online", "disabled")
-BENCHMARKS = ("toy", "humaneval", "tinyworld", "lcb_v5", "lcb_v6")  # plus lcb_release_vN
 
 
 class ConfigError(ValueError):
@@ -99,6 +100,12 @@ class DataConfig:
             "data.num_prompts",
             self.num_prompts,
             "a positive count or -1 (all)",
+        )
+        _require(
+            self.template in TEMPLATES,
+            "data.template",
+            self.template,
+            f"one of {', '.join(TEMPLATES)} (ssd/templates)",
         )
 
 
@@ -229,9 +236,17 @@ class EvaluationConfig:
     include_ideal: bool = True  # also evaluate the ideal student beside a trained one
 
     def __post_init__(self) -> None:
-        known = self.benchmark in BENCHMARKS or self.benchmark.startswith("lcb_release_v")
+        if self.benchmark != "toy":  # the toy's exact success probability needs no benchmark
+            try:
+                check_options(self.benchmark, data_path=self.data_path, download=self.download)
+            except ValueError as err:
+                message = f"evaluation.benchmark={self.benchmark!r}: {err} (or toy)"
+                raise ConfigError(message) from None
         _require(
-            known, "evaluation.benchmark", self.benchmark, f"one of {BENCHMARKS} or lcb_release_vN"
+            self.template in TEMPLATES,
+            "evaluation.template",
+            self.template,
+            f"one of {', '.join(TEMPLATES)} (ssd/templates)",
         )
         _check_decoding("evaluation", self.temperature, self.top_k, self.top_p)
         _require(self.n >= 1, "evaluation.n", self.n, "a positive count of samples per problem")

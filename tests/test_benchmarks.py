@@ -53,8 +53,12 @@ def test_unknown_names_win_over_option_checks():
 
 
 def test_evaluation_passes_every_option_and_the_benchmark_decides(tmp_path: Path):
-    # The stage no longer special-cases LiveCodeBench: download=true reaches HumanEval, which
-    # refuses it before any generation (so no backend is needed to see it).
-    evaluation = EvaluationConfig(benchmark="humaneval", download=True, num_problems=2)
+    # The stage does not special-case LiveCodeBench: download=true reaches HumanEval, which
+    # refuses it before any generation (so no backend is needed to see it). Config validation
+    # refuses it earlier still; set after construction to reach the stage's own check.
+    evaluation = EvaluationConfig(benchmark="humaneval", num_problems=2)
+    with pytest.raises(ValueError, match="'humaneval' cannot use download=True"):
+        EvaluationConfig(benchmark="humaneval", download=True)
+    evaluation.download = True
     with pytest.raises(ValueError, match="'humaneval' cannot use download=True"):
         evaluate(None, Policy(), evaluation, tmp_path)  # type: ignore[arg-type]

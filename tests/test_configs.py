@@ -104,6 +104,24 @@ def test_invalid_settings_name_the_key(
         RunConfig.from_dictconfig(compose_cfg(["model=toy", override]))
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.template=chatml"], r"data\.template='chatml'.*humaneval_completion"),
+        (["evaluation.template=chatml"], r"evaluation\.template='chatml'"),
+        (["++evaluation.download=true"], r"'tinyworld' cannot use download=True"),
+        (["++evaluation.data_path=/data/lcb"], r"'tinyworld' cannot use data_path="),
+        (["evaluation=humaneval", "++evaluation.download=true"], r"'humaneval' cannot use"),
+    ],
+)
+def test_prompt_templates_and_benchmark_options_fail_before_compute(
+    compose_cfg: Callable[..., DictConfig], overrides: list[str], message: str
+) -> None:
+    """Caught at validation, not in the stage that first uses them (after sampling)."""
+    with pytest.raises(ConfigError, match=message):
+        RunConfig.from_dictconfig(compose_cfg(["model=tiny", *overrides]))
+
+
 def test_unknown_key_is_rejected(compose_cfg: Callable[..., DictConfig]) -> None:
     with pytest.raises(ConfigError, match="temprature"):
         RunConfig.from_dictconfig(compose_cfg(["model=toy", "+sampling.temprature=1.0"]))

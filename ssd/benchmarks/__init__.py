@@ -27,8 +27,26 @@ def _lcb_version(name: str) -> str | None:
     return name.removeprefix("lcb_") if name in ("lcb_v5", "lcb_v6") or release else None
 
 
-def _refuse_unusable(name: str, usable: tuple[str, ...], given: dict[str, object]) -> None:
-    """ValueError naming the options set away from their defaults that ``name`` cannot use."""
+def usable_options(name: str) -> tuple[str, ...]:
+    """The options besides ``limit`` that benchmark ``name`` can use.
+
+    Raises:
+        ValueError: an unknown benchmark name.
+    """
+    if name == "humaneval":
+        return _HUMANEVAL_OPTIONS
+    if _lcb_version(name) is not None:
+        return _LCB_OPTIONS
+    if name == "tinyworld":
+        return _TINYWORLD_OPTIONS
+    raise ValueError(f"unknown benchmark {name!r}; allowed: {BENCHMARK_NAMES}")
+
+
+def check_options(name: str, **given: object) -> None:
+    """ValueError for an unknown name or an option set away from its default that ``name``
+    cannot use. Config validation calls it too, so a bad combination fails before any compute.
+    """
+    usable = usable_options(name)
     unusable = [k for k, v in given.items() if k not in usable and v is not None and v is not False]
     if unusable:
         accepted = ", ".join(("limit", *usable))
@@ -65,28 +83,19 @@ def load_benchmark(
         ValueError: an unknown name, or an option the benchmark cannot use (``download=True``
             for HumanEval, ``data_path`` for tinyworld, ...).
     """
-    given: dict[str, object] = {
-        "data_path": data_path,
-        "download": download,
-        "cache_dir": cache_dir,
-    }
+    check_options(name, data_path=data_path, download=download, cache_dir=cache_dir)
     if name == "humaneval":
         from ssd.benchmarks.humaneval import load_humaneval
 
-        _refuse_unusable(name, _HUMANEVAL_OPTIONS, given)
         return load_humaneval(data_path=data_path, limit=limit)
     version = _lcb_version(name)
     if version is not None:
         from ssd.benchmarks.livecodebench import load_livecodebench
 
-        _refuse_unusable(name, _LCB_OPTIONS, given)
         return load_livecodebench(
             data_path, version=version, limit=limit, download=download, cache_dir=cache_dir
         )
-    if name == "tinyworld":
-        from ssd.tinyworld.benchmark import load_problems
+    from ssd.tinyworld.benchmark import load_problems  # the one name left: tinyworld
 
-        _refuse_unusable(name, _TINYWORLD_OPTIONS, given)
-        n = TINYWORLD_DEFAULT_LIMIT if limit is None or limit == -1 else limit
-        return load_problems(split="eval", n=n)
-    raise ValueError(f"unknown benchmark {name!r}; allowed: {BENCHMARK_NAMES}")
+    n = TINYWORLD_DEFAULT_LIMIT if limit is None or limit == -1 else limit
+    return load_problems(split="eval", n=n)
