@@ -96,10 +96,15 @@ def test_trainer_batches_are_prompt_sample_eos(tmp_path: Path, tiny_dir: str) ->
 
 
 @pytest.mark.integration
-def test_two_steps_change_params_and_save_loadable(tmp_path: Path, tiny_dir: str) -> None:
+def test_two_steps_change_params_and_save_loadable(
+    tmp_path: Path, tiny_dir: str, capfd: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "ckpt"
     metrics = run_sft(model_cfg(tiny_dir), make_samples(), smoke_training(), out)
     assert metrics["steps"] == 2 and math.isfinite(metrics["train_loss"])
+    # Progress: one step bar that reaches its end, not a printed dict per log.
+    err = capfd.readouterr().err
+    assert "2/2" in err and "'loss':" not in err
     before = AutoModelForCausalLM.from_pretrained(tiny_dir)
     after = AutoModelForCausalLM.from_pretrained(out)
     changed = [

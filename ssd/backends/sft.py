@@ -115,7 +115,7 @@ def sft_config(training: Any, out_dir: Path, cpu: bool) -> Any:
         seed=training.seed,
         packing=False,
         report_to="none",  # ssd.tracking logs the returned metrics
-        disable_tqdm=True,
+        disable_tqdm=False,  # a step bar (see _StepBar), also in logs of non-interactive jobs
     )
 
 
@@ -132,9 +132,26 @@ def peft_config(training: Any) -> Any:
     )
 
 
+def _step_bar_callback() -> Any:
+    """transformers' step bar, with the latest loss as its postfix.
+
+    The stock ProgressCallback writes every log dict as a line; we log metrics ourselves.
+    """
+    from transformers.trainer_callback import ProgressCallback
+
+    class _StepBar(ProgressCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if state.is_world_process_zero and self.training_bar is not None and logs:
+                if "loss" in logs:
+                    self.training_bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
+
+    return _StepBar
+
+
 def make_trainer(model_cfg: Any, samples: Sequence[Sample], training: Any, out_dir: Path) -> Any:
     """An ``SFTTrainer`` for ``model_cfg.path`` on ``samples`` (weights in float32)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
+    from transformers.trainer_callback import ProgressCallback
     from trl import SFTTrainer
 
     trust = model_cfg.trust_remote_code
@@ -151,6 +168,8 @@ def make_trainer(model_cfg: Any, samples: Sequence[Sample], training: Any, out_d
         peft_config=peft_config(training) if training.use_peft else None,
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log line; we log instead
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(_step_bar_callback())
     return trainer
 
 
