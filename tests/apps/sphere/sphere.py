@@ -1,10 +1,12 @@
-"""A tiny Hydra app for the sweeper tests: the sphere function, plus knobs to sleep and fail.
+"""A tiny Hydra app for the sweeper tests: the sphere function, plus knobs to sleep, fail and die.
 
 Run: `python tests/apps/sphere/sphere.py -m hydra.sweeper.n_trials=5`. Each job writes a
 results.json (the schema of ssd's runs, reduced) so the sweeper's metric capture can be tested.
 """
 
 import json
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,14 @@ from omegaconf import DictConfig
 def sphere(cfg: DictConfig) -> float | tuple[float, float]:
     """(x - 1)^2 + (y + 0.5)^2; fails when x > cfg.fail_above (if set); sleeps cfg.sleep s.
 
-    With cfg.pair it returns (value, |x|), a two-objective problem.
+    With cfg.pair it returns (value, |x|), a two-objective problem. When x > cfg.die_above (if
+    set) the process kills itself with SIGKILL, as the OOM killer or a scheduler's time limit
+    would: no exception, no return value.
     """
     time.sleep(cfg.sleep)
     x, y = float(cfg.x), float(cfg.y)
+    if cfg.die_above is not None and x > cfg.die_above:
+        os.kill(os.getpid(), signal.SIGKILL)
     if cfg.fail_above is not None and x > cfg.fail_above:
         raise RuntimeError(f"x={x} is above fail_above={cfg.fail_above}")
     value = (x - 1.0) ** 2 + (y + 0.5) ** 2
