@@ -112,6 +112,116 @@ def trials_table(trials: list[SweepTrial], metric: str) -> Table:
     return table
 
 
+def refine_peak(curve: dict[float, float]) -> float | None:
+    """The peak of a T_eval curve between grid points: the vertex of the parabola (in log T_eval)
+    through the best point and its two neighbours. None when the best point is at an end of the
+    grid (the peak may lie outside it) or the three points are not concave.
+
+    A noisy neighbour that overtakes the best point moves this estimate a little, where it would
+    move the plain best T_eval by a whole grid step.
+    """
+    ts = sorted(curve)
+    values = [curve[t] for t in ts]
+    i = int(np.argmax(values))
+    if i == 0 or i == len(ts) - 1:
+        return None
+    x = np.log(ts[i - 1 : i + 2])
+    a, b, _ = np.polyfit(x, values[i - 1 : i + 2], 2)
+    if a >= 0:
+        return None
+    return float(np.exp(np.clip(-b / (2 * a), x[0], x[-1])))
+
+
+@dataclass
+class LawRow:
+    """Where one trained (or ideal) student peaks over the sweep's T_eval grid."""
+
+    policy: str  # "ssd" (trained) or "ideal"
+    truncation: str  # training-time truncation of the samples
+    t_train: float
+    best_t_eval: float  # the grid point with the highest value
+    best_value: float
+    peak_t_eval: float | None  # refine_peak: between grid points; None at the grid's edge
+    num_t_evals: int
+
+    @property
+    def t_eff(self) -> float:
+        return self.t_train * (self.peak_t_eval or self.best_t_eval)
+
+
+@dataclass
+class TEvalLaw:
+    """The T_eff law's prediction for a sweep: best T_eval = T*_eff / T_train.
+
+    ``slope`` is the least-squares slope of log(peak T_eval) on log(T_train) per policy and
+    truncation group (the law says -1; the refined peak where every row has one, else the best
+    grid point); ``base_t_eval`` is the decode-only base's peak T_eval, the T*_eff an ideal
+    student reproduces when decoding only adds temperature.
+    """
+
+    rows: list[LawRow]
+    slope: dict[str, float]
+    base_t_eval: float | None
+
+
+def _curves(trials: list[SweepTrial], policy: str, metric: str) -> dict[Any, dict[float, float]]:
+    """{(truncation, T_train): {T_eval: value}} of one policy (base: one curve, key None)."""
+    curves: dict[Any, dict[float, float]] = {}
+    for t in trials:
+        if metric in t.results.get(policy, {}):
+            key = None if policy == "base" else t.setting
+            curves.setdefault(key, {})[t.results["t_eval"]] = t.results[policy][metric]
+    return curves
+
+
+def t_eval_law(trials: list[SweepTrial], metric: str = "pass@1") -> TEvalLaw:
+    """Best T_eval of each (policy, truncation, T_train) over the T_eval values it was run at.
+
+    Only settings evaluated at 3+ T_eval values count (a best over two points says little), and a
+    slope needs 2+ T_train values within one truncation group.
+    """
+    rows: list[LawRow] = []
+    for policy in ("ssd", "ideal"):
+        for (trunc, t_train), curve in sorted(_curves(trials, policy, metric).items()):
+            if len(curve) >= 3:
+                best = max(curve, key=lambda te: curve[te])
+                row = LawRow(
+                    policy, trunc, t_train, best, curve[best], refine_peak(curve), len(curve)
+                )
+                rows.append(row)
+    slope: dict[str, float] = {}
+    for key in sorted({(r.policy, r.truncation) for r in rows}):
+        group = [r for r in rows if (r.policy, r.truncation) == key]
+        if len({r.t_train for r in group}) >= 2:
+            refined = all(r.peak_t_eval is not None for r in group)
+            peaks = [(r.peak_t_eval if refined else r.best_t_eval) or 0.0 for r in group]
+            fit = np.polyfit(np.log([r.t_train for r in group]), np.log(peaks), 1)
+            slope[f"{key[0]} {key[1]}"] = float(fit[0])
+    base = _curves(trials, "base", metric).get(None, {})
+    base_t = None
+    if len(base) >= 3:
+        base_t = refine_peak(base) or max(base, key=lambda te: base[te])
+    return TEvalLaw(rows, slope, base_t)
+
+
+def law_table(law: TEvalLaw, metric: str) -> Table:
+    table = Table(title=f"T_eff law: best T_eval per T_train ({metric}; law: T_eval ~ 1/T_train)")
+    columns = ("policy", "truncation", "T_train", "best T_eval", metric, "peak T_eval", "T_eff")
+    for col in columns:
+        table.add_column(col, justify="right")
+    for r in law.rows:
+        table.add_row(
+            "trained" if r.policy == "ssd" else r.policy,
+            r.truncation,
+            f"{r.t_train:g}",
+            f"{r.best_t_eval:g}",
+            f"{r.best_value:.3f}",
+            "edge" if r.peak_t_eval is None else f"{r.peak_t_eval:.3g}",
+            f"{r.t_eff:.3g}",
+        )
+    return table
+
+
 def plot(
     trials: list[SweepTrial],
     metric: str,
@@ -170,6 +280,18 @@ def report(
             f"fitted T_eff peak (quadratic on SSD {metric}): {fit.peak_x:.3g} ({fit.status}),"
             f" 95% interval [{peak.low:.3g}, {peak.high:.3g}] over problems; R^2 {fit.r2:.2f}"
         )
+    law = t_eval_law(trials, metric)
+    if law.slope:
+        console.print(law_table(law, metric))
+        slopes = ", ".join(
+            f"{k.replace('ssd', 'trained', 1)}: {v:+.2f}" for k, v in law.slope.items()
+        )
+        console.print(
+            "peak T_eval: the vertex of a parabola in log T_eval through the best point and its"
+            " neighbours; T_eff = T_train x peak T_eval"
+        )
+        base_note = f"; base's peak T_eval {law.base_t_eval:.3g}" if law.base_t_eval else ""
+        console.print(f"slope of log peak T_eval on log T_train (law: -1): {slopes}{base_note}")
     console.print(f"plot: {png}")
     out = {
         "metric": metric,
@@ -181,6 +303,11 @@ def report(
         "peak_interval": peak.__dict__ if peak else None,
         "plot": str(png),
         "num_trials": len(trials),
+        "t_eval_law": {
+            "rows": [r.__dict__ | {"t_eff": r.t_eff} for r in law.rows],
+            "slope": law.slope,
+            "base_best_t_eval": law.base_t_eval,
+        },
     }
     (Path(sweep_dir) / "report.json").write_text(json.dumps(out, indent=2, default=float))
     return out

@@ -11,9 +11,9 @@ import pytest
 from fixtures.images import assert_drawn_png
 from omegaconf import DictConfig
 
-from analysis.sweep_report import report, selection_bootstrap
+from analysis.sweep_report import refine_peak, report, selection_bootstrap, t_eval_law
 from ssd.config import RunConfig
-from ssd.figures import PASS_VS_TEFF_FILE
+from ssd.figures import PASS_VS_TEFF_FILE, SweepTrial
 from ssd.pipeline import run_trial
 
 
@@ -32,6 +32,45 @@ def test_a_clear_win_is_above_zero_and_the_best_settings_are_found() -> None:
     assert cmp.ssd_index == 1 and cmp.base_index == 1
     assert 0 < cmp.low < cmp.diff < cmp.high
     assert cmp.diff == pytest.approx(ssd[1].mean() - base[1].mean())
+
+
+def _law_trials(score: Callable[[float, float], float]) -> list[SweepTrial]:
+    """A 3 x 5 sweep whose SSD pass@1 is score(T_train, T_eval); base = score(1, T_eval)."""
+    grid = [(tt, te) for tt in (0.7, 1.0, 1.4) for te in (0.5, 0.7, 1.0, 1.4, 2.0)]
+    return [
+        SweepTrial(
+            i,
+            {
+                "t_train": tt,
+                "t_eval": te,
+                "ssd": {"pass@1": score(tt, te)},
+                "base": {"pass@1": score(1.0, te)},
+                "config": {"sampling": {"top_k": 3, "top_p": 1.0}},
+            },
+        )
+        for i, (tt, te) in enumerate(grid)
+    ]
+
+
+def test_refined_peak_is_the_vertex_between_grid_points_and_none_at_an_edge() -> None:
+    curve = {t: 1 - (np.log(t) - np.log(1.2)) ** 2 for t in (0.5, 0.7, 1.0, 1.4, 2.0)}
+    assert refine_peak(curve) == pytest.approx(1.2)
+    assert refine_peak({t: -t for t in (0.5, 0.7, 1.0)}) is None  # best at the grid's start
+
+
+def test_law_slope_is_minus_one_when_pass_depends_on_t_eff_only() -> None:
+    law = t_eval_law(_law_trials(lambda tt, te: 0.5 - (np.log(tt * te) - np.log(0.9)) ** 2))
+    peaks = {r.t_train: r.peak_t_eval for r in law.rows}
+    assert peaks == pytest.approx({0.7: 0.9 / 0.7, 1.0: 0.9, 1.4: 0.9 / 1.4})
+    assert law.slope["ssd k3"] == pytest.approx(-1.0)
+    assert law.base_t_eval == pytest.approx(0.9)
+
+
+def test_law_slope_is_zero_when_every_student_peaks_at_one_t_eval() -> None:
+    # The demo's top-p case: leftover tails fix the usable T_eval whatever T_train was.
+    law = t_eval_law(_law_trials(lambda tt, te: 0.5 - (np.log(te) - np.log(1.6)) ** 2 + tt / 10))
+    assert [r.peak_t_eval for r in law.rows] == pytest.approx([1.6] * 3)
+    assert law.slope["ssd k3"] == pytest.approx(0.0, abs=1e-9)
 
 
 @pytest.mark.integration

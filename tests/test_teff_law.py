@@ -1,17 +1,25 @@
 """The T_eff law on trained students: the best T_eval moves as 1 / T_train.
 
-Without training-time truncation a perfectly fitted student is the teacher tempered at T_train,
-so its best T_eval is T*_eff / T_train. Checked here on students really trained by SGD on
-sampled toy sequences (a small grid), with exact success probabilities. On the tiny code world
-the trained runs do not follow it (leftover lock tails cap T_eval; see analysis/LOG.md).
+A perfectly fitted student is the teacher tempered at T_train on the training truncation's
+support; when that support does not depend on temperature (no truncation, or top-k) its best
+T_eval is T*_eff / T_train. Checked on students really trained: by SGD on sampled toy sequences
+(exact success probabilities), and by TRL SFT on the tiny code world through the real sweep
+command (sampled programs run by the sandboxed executor). With the demo's top-p truncation the
+tiny world's trained runs do not follow it (leftover lock tails cap T_eval; analysis/LOG.md).
 """
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from analysis.sweep_report import load_trials, t_eval_law
 from ssd.decoding import Decoding
 from ssd.models import toy
 
@@ -34,3 +42,34 @@ def test_best_t_eval_of_trained_students_moves_as_one_over_t_train() -> None:
     for t_train, t_eval in best.items():
         assert t_train * t_eval == pytest.approx(optimum.temperature, abs=0.1), best
     assert best[0.6] > best[1.0] > best[1.5]
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(1200)  # ~4 min on 2 idle cores; OpenMP threads slow it badly on busy ones
+def test_trained_tiny_world_students_peak_at_one_over_t_train(tmp_path: Path) -> None:
+    """`ssd -m experiment=tiny_teff_law`, smaller: 3 SFT runs x 5 T_eval, top-k 3 both sides."""
+    env = os.environ | {"SSD_OUTPUT_DIR": str(tmp_path), "OMP_NUM_THREADS": "2"}
+    cmd = [sys.executable, "-m", "ssd.cli", "-m", "experiment=tiny_teff_law", "tracking=none"]
+    cmd += ["evaluation.num_problems=100", "evaluation.n=5", "evaluation.k=[1]"]
+    cmd += ["evaluation.include_ideal=false"]  # the ideal here is the base at T_eff: no news
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = load_trials(tmp_path / "sweeps" / "tiny_teff_law")
+    assert len(trials) == 15
+    # Every SSD trial really trained: one SFT run per T_train, shared by its five T_eval trials.
+    assert {t.results["config"]["training"]["method"] for t in trials} == {"sft"}
+    assert len({t.results["cache"]["train"]["key"] for t in trials}) == 3
+
+    law = t_eval_law(trials)
+    rows = {r.t_train: r for r in law.rows if r.policy == "ssd"}
+    assert sorted(rows) == [0.7, 1.0, 1.4], law
+    # Every trained run peaks inside the grid, and the lower T_train, the hotter its best decode.
+    peak = {t: r.peak_t_eval for t, r in rows.items()}
+    assert None not in peak.values(), law
+    assert peak[0.7] > peak[1.0] > peak[1.4], peak
+    assert law.slope["ssd k3"] == pytest.approx(-1.0, abs=0.35), law.slope
+    # ... all three at one T_eff: the base's own best temperature (within a factor 1.4, the grid's
+    # step), as the law predicts when decoding only adds temperature on a fixed support.
+    assert law.base_t_eval is not None
+    for t_train, t_eval in peak.items():
+        assert 1 / 1.4 < t_train * t_eval / law.base_t_eval < 1.4, (peak, law.base_t_eval)
