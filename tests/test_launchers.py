@@ -68,6 +68,8 @@ def test_slurm_preset_resolves_as_its_file_says(
     assert {key: launcher.params[key] for key in expected} == expected
     assert cfg.hydra.sweeper.n_jobs == 8
     assert cfg.hydra.sweeper._target_.endswith("SsdOptunaSweeper")
+    # A job the scheduler kills fails alone; a few of them do not stop a long cluster sweep.
+    assert cfg.hydra.sweeper.max_failure_rate == 0.2
 
     # One knob: the array runs as many jobs at once as the sweeper puts in it.
     _, launcher = _launcher(
