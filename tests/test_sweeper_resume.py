@@ -21,6 +21,15 @@ APP = Path(__file__).parent / "apps" / "sphere" / "sphere.py"
 pytestmark = pytest.mark.integration
 
 
+def _default_sigint() -> None:
+    """Child side: SIGINT back to its default, so Python turns it into KeyboardInterrupt.
+
+    A test run started in the background by a non-interactive shell inherits SIGINT ignored,
+    and Python then leaves it ignored: the sweep would never see the Ctrl-C this test sends.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _command(sweep_dir: Path, *overrides: str) -> list[str]:
     sampler = [] if any("sampler=" in o for o in overrides) else ["hydra/sweeper/sampler=random"]
     return [sys.executable, str(APP), "-m", f"hydra.sweep.dir={sweep_dir}", *sampler, *overrides]
@@ -50,7 +59,9 @@ def _snapshot(sweep_dir: Path) -> dict[str, tuple[float, str]]:
 def test_killed_sweep_resumes_to_exactly_n_trials(tmp_path: Path, sig: signal.Signals) -> None:
     sweep_dir = tmp_path / "sweep"
     command = _command(sweep_dir, "hydra.sweeper.n_trials=8", "sleep=0.4")
-    first = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        command, cwd=tmp_path, stderr=subprocess.DEVNULL, preexec_fn=_default_sigint
+    )
     _wait_for(sweep_dir / "3")  # trial 3's job has started: it sleeps 0.4 s in there
     first.send_signal(sig)
     first.wait(timeout=30)  # reaped: a zombie would still look alive
