@@ -156,6 +156,15 @@ def test_run_many_keeps_order_and_candidates_do_not_share_state(executor):
     assert statuses == [PASSED] * 6 + [WRONG_ANSWER, PASSED]
 
 
+def test_run_many_reports_each_result_once_as_it_arrives(executor):
+    seen = []
+    items = [(ECHO, ECHO_CODE)] * 5 + [(ECHO, "print('nope')")] * 3
+    results = executor.run_many(items, on_result=seen.append)
+    # Every result reported exactly once (a progress bar reaches its total), in any order.
+    assert len(seen) == len(items)
+    assert sorted(map(id, seen)) == sorted(map(id, results))
+
+
 # -- hostile programs: one test each
 
 

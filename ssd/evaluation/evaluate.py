@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ssd.benchmarks.base import Problem
 from ssd.evaluation.execute import ExecutionResult, Executor
@@ -124,7 +125,8 @@ def grade_samples(
         for text in completions_by_problem[problem.problem_id]
     ]
     logger.info("grading %d completions of %d problems", len(items), len(problems))
-    verdicts = iter(executor.run_many(items))
+    with tqdm(total=len(items), desc="grading", unit="program", disable=None) as progress:
+        verdicts = iter(executor.run_many(items, on_result=lambda _: progress.update()))
     results = [
         ProblemResult(
             p.problem_id,

@@ -57,7 +57,7 @@ import struct
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,7 +251,11 @@ class Executor:
         """Grade one candidate (see ``run_many``)."""
         return self.run_many([(problem, code)])[0]
 
-    def run_many(self, items: Sequence[tuple[Any, str | None]]) -> list[ExecutionResult]:
+    def run_many(
+        self,
+        items: Sequence[tuple[Any, str | None]],
+        on_result: Callable[[ExecutionResult], None] | None = None,
+    ) -> list[ExecutionResult]:
         """Grade candidates in parallel across the workers; results keep the input order.
 
         Args:
@@ -259,6 +263,8 @@ class Executor:
                 For HUMANEVAL ``code`` is the text placed after the prompt (program = prompt +
                 code + test + ``check(entry_point)``); for STDIN/FUNCTIONAL it is the whole
                 program. ``None`` means no code was found (status NO_CODE).
+            on_result: called with each result as it arrives (completion order, one call at a
+                time): progress bars.
 
         Returns:
             One ``ExecutionResult`` per item.
@@ -266,11 +272,17 @@ class Executor:
         if not self._zygotes:
             raise RuntimeError("Executor is not started; use it as a context manager")
         with self._lock:
-            return self._run_parallel(items)
+            return self._run_parallel(items, on_result)
 
-    def _run_parallel(self, items: Sequence[tuple[Any, str | None]]) -> list[ExecutionResult]:
+    def _run_parallel(
+        self,
+        items: Sequence[tuple[Any, str | None]],
+        on_result: Callable[[ExecutionResult], None] | None,
+    ) -> list[ExecutionResult]:
         import queue
         import threading
+
+        report = threading.Lock()  # worker threads take turns calling on_result
 
         results: list[ExecutionResult | None] = [None] * len(items)
         work: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -285,7 +297,10 @@ class Executor:
                 except queue.Empty:
                     return
                 try:
-                    results[index] = self._grade(slot, *items[index])
+                    result = results[index] = self._grade(slot, *items[index])
+                    if on_result is not None:
+                        with report:
+                            on_result(result)
                 except BaseException as exc:  # surfaced in the caller's thread below
                     errors.append(exc)
                     return

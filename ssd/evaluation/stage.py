@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from ssd.artifacts import write_json_atomic
 from ssd.backends.base import Backend, Policy
 from ssd.config import EvaluationConfig
@@ -97,19 +99,24 @@ def _evaluate_code(
     ]
     completions: dict[str, list[str]] = {p.problem_id: [] for p in problems}
 
+    total = len(prompts) * evaluation.n
+    progress = tqdm(total=total, desc="generating", unit="sample", disable=None)
+
     def collect(batch: list[Sample]) -> None:
         for s in batch:
             completions[s.prompt_id].append(s.completion)
+        progress.update(len(batch))
 
-    backend.generate(
-        policy,
-        prompts,
-        evaluation.decoding(),
-        n=evaluation.n,
-        max_tokens=evaluation.max_tokens,
-        seed=evaluation.seed,
-        on_batch=collect,
-    )
+    with progress:
+        backend.generate(
+            policy,
+            prompts,
+            evaluation.decoding(),
+            n=evaluation.n,
+            max_tokens=evaluation.max_tokens,
+            seed=evaluation.seed,
+            on_batch=collect,
+        )
     workers = evaluation.workers or None
     with Executor(workers=workers, timeout_s=evaluation.timeout_s) as executor:
         result = grade_samples(problems, completions, executor, list(evaluation.k))
