@@ -4,11 +4,13 @@ The base model is evaluated at every trial's evaluation settings, so a sweep ove
 decode-only sweep of the base. "SSD beats the tuned base" is then measured as
 ``max over SSD settings - max over base settings`` of pass@1, with a 95% bootstrap interval over
 problems that re-selects both best settings inside every resample (selection is part of the
-estimate, as the paper selects its best checkpoint). Writes ``report.json`` and
+estimate, as the paper selects its best checkpoint). The T_eff-law table gives each trained
+run's best T_eval and the slope of log peak T_eval on log T_train (the law: -1). Writes
+``report.json`` and
 ``pass_vs_teff.png`` into the sweep folder: the sweep_summary callback's figure
 (``ssd.figures``), redrawn with the quadratic fit of SSD.
 
-    python -m analysis.sweep_report outputs/sweeps/tiny_demo
+    python -m analysis.sweep_report outputs/sweeps/tiny_demo [--wandb-mode offline]
 """
 
 from __future__ import annotations
@@ -313,13 +315,52 @@ def report(
     return out
 
 
+def log_report(out: dict[str, Any], sweep_dir: Path, mode: str, project: str) -> None:
+    """The report as one W&B run in the sweep's group (job type ``analysis``): the comparison
+    and peak as summary metrics, the trials and T_eff-law tables, the figure."""
+    import pandas as pd
+
+    from ssd.config import TrackingConfig
+    from ssd.tracking import log_image, log_metrics, log_table, open_run
+
+    trials = load_trials(sweep_dir)
+    rows = [
+        {"trial": t.number, "truncation": t.truncation()}
+        | {k: t.results[k] for k in ("t_train", "t_eval", "t_eff")}
+        | {p: t.results[p].get(out["metric"]) for p in POLICIES if p in t.results}
+        for t in trials
+    ]
+    metrics = {"comparison": out["comparison"], "fit": out["fit"] or {}}
+    metrics["t_eval_law"] = {"slope": out["t_eval_law"]["slope"]}
+    with open_run(
+        TrackingConfig(mode=mode, project=project),
+        name=f"sweep_report-{sweep_dir.name}",
+        group=sweep_dir.name,
+        job_type="analysis",
+        config={"sweep_dir": str(sweep_dir), "metric": out["metric"]},
+        dir=sweep_dir,
+    ) as run:
+        log_metrics(run, metrics)
+        log_table(run, "trials", pd.DataFrame(rows))
+        law = [{k: v for k, v in r.items() if v is not None} for r in out["t_eval_law"]["rows"]]
+        if law:
+            log_table(run, "t_eval_law", pd.DataFrame(law))
+        log_image(run, "pass_vs_teff", Path(out["plot"]))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path)
     parser.add_argument("--metric", default="pass@1")
     parser.add_argument("--n-boot", type=int, default=2000)
+    parser.add_argument(
+        "--wandb-mode", default="disabled", choices=["disabled", "offline", "online"]
+    )
+    parser.add_argument("--wandb-project", default="ssd")
     args = parser.parse_args(argv)
-    report(args.sweep_dir, args.metric, args.n_boot)
+    out = report(args.sweep_dir, args.metric, args.n_boot)
+    if args.wandb_mode != "disabled":
+        log_report(out, args.sweep_dir, args.wandb_mode, args.wandb_project)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,13 @@ import pytest
 from fixtures.images import assert_drawn_png
 from omegaconf import DictConfig
 
-from analysis.sweep_report import refine_peak, report, selection_bootstrap, t_eval_law
+from analysis.sweep_report import (
+    main,
+    refine_peak,
+    report,
+    selection_bootstrap,
+    t_eval_law,
+)
 from ssd.config import RunConfig
 from ssd.figures import PASS_VS_TEFF_FILE, SweepTrial
 from ssd.pipeline import run_trial
@@ -73,11 +79,7 @@ def test_law_slope_is_zero_when_every_student_peaks_at_one_t_eval() -> None:
     assert law.slope["ssd k3"] == pytest.approx(0.0, abs=1e-9)
 
 
-@pytest.mark.integration
-def test_report_on_a_toy_sweep_folder(
-    compose_cfg: Callable[..., DictConfig], tmp_path: Path
-) -> None:
-    sweep = tmp_path / "sweep"
+def _toy_sweep_folder(compose_cfg: Callable[..., DictConfig], sweep: Path) -> Path:
     grid = [(0.9, 0.6), (0.9, 1.2), (0.9, 1.6), (0.9, 2.0)]
     for number, (t_train, t_eval) in enumerate(grid):
         cfg = compose_cfg(
@@ -90,6 +92,14 @@ def test_report_on_a_toy_sweep_folder(
             ]
         )
         run_trial(RunConfig.from_dictconfig(cfg), sweep / str(number))
+    return sweep
+
+
+@pytest.mark.integration
+def test_report_on_a_toy_sweep_folder(
+    compose_cfg: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    sweep = _toy_sweep_folder(compose_cfg, tmp_path / "sweep")
     out = report(sweep, n_boot=200)
     saved = json.loads((sweep / "report.json").read_text())
     assert saved["num_trials"] == 4 and Path(out["plot"]) == sweep / PASS_VS_TEFF_FILE
@@ -98,3 +108,18 @@ def test_report_on_a_toy_sweep_folder(
     # The ideal toy student at T_eval ~1.6-2.0 beats every base temperature in the grid.
     assert saved["comparison"]["low"] > 0
     assert saved["best_ssd"]["t_eval"] in (1.6, 2.0)
+
+
+@pytest.mark.integration
+def test_report_logs_an_offline_wandb_run(
+    compose_cfg: Callable[..., DictConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sweep = _toy_sweep_folder(compose_cfg, tmp_path / "sweep")
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    main([str(sweep), "--n-boot", "100", "--wandb-mode", "offline"])
+    runs = list((sweep / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    data = b"".join(p.read_bytes() for p in runs[0].glob("*.wandb"))
+    # The comparison as summary metrics, both tables, the figure.
+    for key in (b"comparison.diff", b"comparison.low", b"trials", b"t_eval_law", b"pass_vs_teff"):
+        assert key in data, key
