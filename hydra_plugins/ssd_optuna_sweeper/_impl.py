@@ -2,9 +2,11 @@
 
 How a sweep runs (docs/sweeps.md has the user's view):
 1. Open (or create) the study in its storage; enqueue the `enqueue` points once.
-2. Loop: fail and re-enqueue trials whose worker died; stop when the study holds `n_trials`
-   finished trials; ask up to `n_jobs` trials; launch them with job number = trial number (so job
-   folders never collide across reruns and workers); tell each result.
+2. Loop: trials whose worker died are told COMPLETE if their job finished anyway (a SLURM or
+   submitit job outlives the sweeper: its results.json is read back), else failed and
+   re-enqueued; stop when the study holds `n_trials` finished trials; ask up to `n_jobs`
+   trials; launch them with job number = trial number (so job folders never collide across
+   reruns and workers); tell each result.
 3. Write `optimization_results.yaml` and `trials.csv` into the sweep folder.
 Budget: the first `n_trials` trials by number that are neither cancelled surplus nor abandoned
 and retried. A worker that asks past the budget (a race with another worker) cancels its trial.
@@ -12,11 +14,13 @@ and retried. A worker that asks past the budget (a race with another worker) can
 
 from __future__ import annotations
 
+import copy
 import logging
+import os
 import random
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +33,20 @@ from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method, instantiate
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from ._grid import OrderedGridSampler
-from ._results import TRIALS_FILE, as_values, read_metrics, write_results
+from ._results import (
+    JOB_RESULTS,
+    TRIALS_FILE,
+    as_values,
+    finished_objective,
+    read_metrics,
+    write_results,
+)
 from ._search_space import (
     SearchParam,
     format_value,
@@ -134,7 +145,7 @@ class OptunaSweeperImpl(Sweeper):
         with Heartbeat(self.heartbeat_interval) as heartbeat:
             try:
                 while True:
-                    self._abandon_stale(study)
+                    self._abandon_stale(study, space)
                     ledger = Ledger.of(study, n_trials)
                     if ledger.done >= n_trials:
                         break
@@ -274,17 +285,31 @@ class OptunaSweeperImpl(Sweeper):
     def _job_overrides(
         self, overrides: list[Override], space: dict[str, SearchParam], trial: Trial
     ) -> list[str]:
-        params = trial.params
-        job = []
-        for o in overrides:
-            if o.is_sweep_override():
-                p = space[o.get_key_element()]
-                job.append(p.override(params[p.name]))
-            else:
-                job.append(str(o.input_line))
-        swept = {p.name for p in space.values()}
-        job += [f"{k}={format_value(v)}" for k, v in params.items() if k not in swept]
-        return job
+        lines = _param_lines(space, trial.params)
+        job = [
+            lines.pop(space[o.get_key_element()].name)
+            if o.is_sweep_override()
+            else str(o.input_line)
+            for o in overrides
+        ]
+        return job + list(lines.values())  # custom_search_space parameters
+
+    def _job_dir(self, number: int) -> Path:
+        """Trial `number`'s run folder as Hydra names it: sweep.dir/sweep.subdir at that job.num.
+
+        Recorded as user attr job_dir at launch, so that a later run finds the folder of a trial
+        whose sweeper died (even a run with another sweep dir sharing the study). A subdir that
+        cannot be resolved outside a job falls back to the number (Hydra's and ssd's default).
+        """
+        assert self.config is not None
+        cfg = copy.deepcopy(self.config)
+        try:
+            with read_write(cfg), open_dict(cfg):
+                cfg.hydra.job.num = number
+                subdir = str(cfg.hydra.sweep.subdir)
+        except Exception:  # names a per-job value (hydra.job.id, ...)
+            subdir = str(number)
+        return Path(os.path.abspath(self.sweep_dir / subdir))
 
     def _run_batch(
         self,
@@ -298,6 +323,8 @@ class OptunaSweeperImpl(Sweeper):
         launcher = self.launcher
         assert launcher is not None
         results: list[JobReturn] = []
+        for trial in trials:
+            trial.set_user_attr("job_dir", str(self._job_dir(trial.number)))
         try:
             self.validate_batch_is_legal(jobs)
             # Job number = trial number: launch each run of consecutive numbers in one call.
@@ -322,18 +349,35 @@ class OptunaSweeperImpl(Sweeper):
 
     def _tell(self, study: optuna.Study, trial: Trial, ret: JobReturn) -> None:
         output_dir = ret.hydra_cfg.hydra.runtime.output_dir if ret.hydra_cfg else None
-        if output_dir:
-            trial.set_user_attr("job_dir", str(output_dir))
-            for key, value in read_metrics(Path(output_dir) / "results.json").items():
-                trial.set_user_attr(key, value)
+        self._record(study, trial.number, output_dir, lambda: ret.return_value)
+
+    def _record(
+        self,
+        study: optuna.Study,
+        number: int,
+        job_dir: str | Path | None,
+        result: Callable[[], Any],
+        **attrs: Any,
+    ) -> None:
+        """Tell a job's outcome: job_dir, the metrics of its results.json and `attrs` as user
+        attrs, then its values, or FAIL with the error if `result()` raises or is no score.
+
+        The one path for a job the launcher returned and for one read back from its folder
+        (`_harvest`), so that both trials look alike in the study and in trials.csv.
+        """
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+        if job_dir:
+            attrs = {"job_dir": str(job_dir), **read_metrics(Path(job_dir) / JOB_RESULTS), **attrs}
+        for key, value in attrs.items():
+            self.storage.set_trial_user_attr(trial_id, key, value)
         try:
-            values = as_values(ret.return_value, len(self.directions))
+            values = as_values(result(), len(self.directions))
         except Exception as e:  # the job raised, or returned something that is not a score
-            log.warning("Trial %d failed: %s: %s", trial.number, type(e).__name__, e)
-            trial.set_user_attr("error", f"{type(e).__name__}: {e}")
-            study.tell(trial, state=TrialState.FAIL)
+            log.warning("Trial %d failed: %s: %s", number, type(e).__name__, e)
+            self.storage.set_trial_user_attr(trial_id, "error", f"{type(e).__name__}: {e}")
+            study.tell(number, state=TrialState.FAIL)
             return
-        study.tell(trial, values)
+        study.tell(number, values)
 
     def _check_failure_rate(self, study: optuna.Study, n_trials: int) -> None:
         failed = Ledger.of(study, n_trials).failed
@@ -344,12 +388,38 @@ class OptunaSweeperImpl(Sweeper):
             )
 
     # ------------------------------------------------------------ abandoned trials
-    def _abandon_stale(self, study: optuna.Study) -> None:
+    def _abandon_stale(self, study: optuna.Study, space: dict[str, SearchParam]) -> None:
         now = time.time()
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             reason = stale_reason(trial, self.grace_period, now)
-            if reason is not None:
+            if reason is not None and not self._harvest(study, trial, space, reason):
                 self._abandon(study, trial.number, trial.params, trial.user_attrs, reason)
+
+    def _harvest(
+        self, study: optuna.Study, trial: FrozenTrial, space: dict[str, SearchParam], reason: str
+    ) -> bool:
+        """Tell a stale trial COMPLETE from its job's results.json; False if there is none.
+
+        With SLURM or submitit the jobs are processes of their own: one can finish after the
+        sweeper that launched it died, and re-running it would waste its hours. `reason` says why
+        the trial is stale; `finished_objective` says when a folder's results.json counts.
+        """
+        job_dir = Path(trial.user_attrs.get("job_dir") or self._job_dir(trial.number))
+        texts = {k: line.partition("=")[2] for k, line in _param_lines(space, trial.params).items()}
+        started = trial.datetime_start.timestamp() if trial.datetime_start else None
+        try:
+            objective = finished_objective(job_dir, texts, started, len(self.directions))
+        except Exception as e:  # no finished job of this trial: abandon it as before
+            log.info("Trial %d: no result to recover (%s)", trial.number, e)
+            return False
+        try:
+            recovered = f"from {JOB_RESULTS}: {reason}"
+            self._record(study, trial.number, job_dir, lambda: objective, recovered=recovered)
+        except Exception as e:  # finished meanwhile, or another worker recovered it first
+            log.debug("trial %d not recovered: %s", trial.number, e)
+            return True
+        log.warning("Trial %d recovered from %s (%s)", trial.number, job_dir / JOB_RESULTS, reason)
+        return True
 
     def _abandon(
         self,
@@ -399,6 +469,19 @@ def _settled_earlier(
         if all(sampler.point_of(t) is not None for t in running) or time.time() > deadline:
             return earlier
         time.sleep(0.05)
+
+
+def _param_lines(space: dict[str, SearchParam], params: dict[str, Any]) -> dict[str, str]:
+    """The override line a job gets for each trial parameter: name -> "key=value".
+
+    Swept keys are written by their SearchParam (prefix, quoting, grid snapping); parameters of
+    custom_search_space as plain `name=value`. Shared by the launch and the check of a folder.
+    """
+    by_name = {p.name: p for p in space.values()}
+    return {
+        k: by_name[k].override(v) if k in by_name else f"{k}={format_value(v)}"
+        for k, v in params.items()
+    }
 
 
 def _container(node: Any) -> Any:

@@ -1,6 +1,7 @@
 """What a sweep reports: trial values and metrics in, trials.csv and optimization_results.yaml out.
 
-Tests: tests/test_sweeper.py.
+Also reads back the result of a job whose sweeper died (`finished_objective`). Tests:
+tests/test_sweeper.py, tests/test_sweeper_harvest.py.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ log = logging.getLogger(__name__)
 
 RESULTS_FILE = "optimization_results.yaml"
 TRIALS_FILE = "trials.csv"
+JOB_RESULTS = "results.json"  # what a job writes into its folder last (ssd.cli, the sphere app)
 _SKIPPED_RESULT_KEYS = ("config", "cache")  # results.json parts that are not metrics
+# A job's results.json older than its trial's start by more than this is a previous run's (the
+# margin covers clocks of the sweeper host and the file server that disagree a little).
+CLOCK_SLACK_S = 60.0
 
 
 def as_values(value: Any, n_objectives: int) -> list[float]:
@@ -55,6 +60,54 @@ def read_metrics(path: Path) -> dict[str, float]:
 
     walk("", json.loads(path.read_text()))
     return flat
+
+
+def finished_objective(
+    job_dir: Path, params: dict[str, str], started: float | None, n_objectives: int
+) -> Any:
+    """The "objective" a trial's job wrote to results.json; ValueError saying why there is none.
+
+    A job can outlive its sweeper (SLURM, submitit) and finish after the sweeper died; its
+    results.json then holds the value the sweeper never received. It counts only if it parses and
+    holds one number per objective; if it was written after the trial started (`started`, a
+    timestamp), so is not a previous study's in a reused folder; and if the folder's
+    .hydra/overrides.yaml gives the trial's parameters (`params`: name -> override value text)
+    exactly as the sweeper writes them, so the folder is this trial's.
+    """
+    path = job_dir / JOB_RESULTS
+    if not path.is_file():
+        raise ValueError(f"no {path}")
+    if started is not None and path.stat().st_mtime < started - CLOCK_SLACK_S:
+        raise ValueError(f"{path} is older than the trial")
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError) as e:  # half a file, not JSON, not text
+        raise ValueError(f"{path} is unreadable: {e}") from e
+    objective = results.get("objective") if isinstance(results, dict) else None
+    as_values(objective, n_objectives)  # the ValueError names what is wrong with it
+    mismatch = _params_mismatch(job_dir / ".hydra" / "overrides.yaml", params)
+    if mismatch:
+        raise ValueError(mismatch)
+    return objective
+
+
+def _params_mismatch(path: Path, params: dict[str, str]) -> str | None:
+    """Why the job overrides in `path` do not set `params`, or None if they do."""
+    try:
+        lines = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    except Exception as e:  # missing, unreadable or not YAML: the folder cannot be vouched for
+        return f"{path}: {type(e).__name__}: {e}"
+    if not isinstance(lines, list):
+        return f"{path} is not a list of overrides"
+    written: dict[str, str] = {}
+    for line in lines:
+        key, _, text = str(line).partition("=")
+        written[key.lstrip("+")] = text
+    wanted = {k: text for k, text in params.items() if written.get(k) != text}
+    if wanted:
+        found = {k: written.get(k) for k in wanted}
+        return f"{path} sets {found}, the trial has {wanted}"
+    return None
 
 
 def write_results(
@@ -107,7 +160,7 @@ def write_results(
 
 
 def _metrics(trial: FrozenTrial) -> dict[str, Any]:
-    skip = ("owner", "heartbeat", "job_dir", "error", "retries", "retry_of")
+    skip = ("owner", "heartbeat", "job_dir", "error", "retries", "retry_of", "recovered")
     return {k: v for k, v in trial.user_attrs.items() if k not in skip}
 
 

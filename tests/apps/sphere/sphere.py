@@ -30,11 +30,15 @@ def sphere(cfg: DictConfig) -> float | tuple[float, float]:
     if cfg.fail_above is not None and x > cfg.fail_above:
         raise RuntimeError(f"x={x} is above fail_above={cfg.fail_above}")
     value = (x - 1.0) ** 2 + (y + 0.5) ** 2
+    ret = (value, abs(x)) if cfg.pair else value
     out = Path(HydraConfig.get().runtime.output_dir)
-    results = {"objective": value, "t_eff": x * y, "ssd": {"pass@1": -value}, "config": {"x": x}}
-    (out / "results.json").write_text(json.dumps(results))
     (out / "label.json").write_text(json.dumps(cfg.label))
-    return (value, abs(x)) if cfg.pair else value
+    # As ssd.cli: results.json last and atomically, "objective" = what the sweeper gets back.
+    results = {"objective": ret, "t_eff": x * y, "ssd": {"pass@1": -value}, "config": {"x": x}}
+    tmp = out / ".results.json.tmp"
+    tmp.write_text(json.dumps(results))
+    tmp.replace(out / "results.json")
+    return ret
 
 
 def add_label(cfg: DictConfig, trial: Any) -> None:
