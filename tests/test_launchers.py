@@ -145,35 +145,25 @@ def _check_complete_sweep(sweep_dir: Path, n_trials: int) -> pd.DataFrame:
 
 
 @pytest.mark.integration
-def test_submitit_local_sweep_runs_each_trial_as_a_submitit_job(tmp_path: Path) -> None:
+@pytest.mark.parametrize("launcher", ["submitit_local", "local_parallel"])
+def test_local_launcher_sweep_completes(tmp_path: Path, launcher: str) -> None:
     sweep_dir = _toy_sweep(
         tmp_path,
-        "+launcher=submitit_local",
+        f"+launcher={launcher}",
         "hydra.sweeper.n_trials=4",
         "hydra.sweeper.n_jobs=2",
         env=_env(),
     )
     _check_complete_sweep(sweep_dir, 4)
-    # Each trial was a submitit job: its own process, result pickled back, hydra.job.id its id.
-    job_ids = {
-        str(OmegaConf.load(sweep_dir / str(n) / ".hydra" / "hydra.yaml").hydra.job.id)
-        for n in range(4)
-    }
-    assert len(job_ids) == 4
-    for job_id in job_ids:
-        assert (sweep_dir / ".submitit" / job_id / f"{job_id}_0_result.pkl").is_file()
-
-
-@pytest.mark.integration
-def test_local_parallel_sweep_completes(tmp_path: Path) -> None:
-    sweep_dir = _toy_sweep(
-        tmp_path,
-        "+launcher=local_parallel",
-        "hydra.sweeper.n_trials=4",
-        "hydra.sweeper.n_jobs=2",
-        env=_env(),
-    )
-    _check_complete_sweep(sweep_dir, 4)
+    if launcher == "submitit_local":
+        # Each trial was a submitit job: its own process, result pickled back, hydra.job.id its id.
+        job_ids = {
+            str(OmegaConf.load(sweep_dir / str(n) / ".hydra" / "hydra.yaml").hydra.job.id)
+            for n in range(4)
+        }
+        assert len(job_ids) == 4
+        for job_id in job_ids:
+            assert (sweep_dir / ".submitit" / job_id / f"{job_id}_0_result.pkl").is_file()
 
 
 @pytest.mark.integration
