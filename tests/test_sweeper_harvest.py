@@ -34,6 +34,15 @@ SPACE = {"x": FloatDistribution(-2, 2), "y": FloatDistribution(-2, 2)}  # the ap
 HAS_SUBMITIT = importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is not None
 
 
+def _load_app(name: str) -> Any:
+    """A helper module of tests/apps by file (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, APP.parents[1] / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _command(sweep_dir: Path, *overrides: str) -> list[str]:
     return [
         sys.executable,
@@ -127,6 +136,50 @@ def test_jobs_that_outlive_a_killed_sweeper_are_recovered(tmp_path: Path) -> Non
     results = OmegaConf.load(sweep_dir / "optimization_results.yaml")
     assert (results.n_complete, results.n_failed) == (3, 0)
     assert results.best_value == pytest.approx(min(t.value for t in trials))
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not HAS_SUBMITIT, reason="needs hydra-submitit-launcher (the `slurm` extra)")
+def test_ctrl_c_leaves_slurm_trials_running_for_the_next_run(tmp_path: Path) -> None:
+    """Ctrl-C stops the sweeper, not its SLURM jobs: their trials stay RUNNING (not failed and
+    retried), and the same command again reads back what the jobs wrote meanwhile."""
+    fake_slurm = _load_app("fake_slurm")
+    fake_slurm.install(tmp_path / "bin")
+    env = os.environ | {
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_SLURM_DIR": str(tmp_path / "slurm"),
+    }
+    sweep_dir = tmp_path / "sweep"
+    command = _command(
+        sweep_dir,
+        "hydra/launcher=ssd_submitit_slurm",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=2",
+        "sleep=2",
+    )
+    first = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # see test_sweeper_resume
+    )
+    _wait_for([sweep_dir / str(n) / ".hydra" / "overrides.yaml" for n in (0, 1)])
+    first.send_signal(signal.SIGINT)
+    assert first.wait(timeout=30) != 0  # interrupted
+    assert [t.state for t in _trials(sweep_dir)] == [TrialState.RUNNING] * 2  # not abandoned
+    _wait_for([sweep_dir / str(n) / "results.json" for n in (0, 1)])
+    time.sleep(0.5)  # let the jobs write their result pickles and exit
+
+    proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = _trials(sweep_dir)
+    assert [t.number for t in trials] == [0, 1]  # nothing retried, nothing ran twice
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert all(t.value == pytest.approx(_sphere(t)) for t in trials)
+    assert all(t.user_attrs["recovered"].startswith("from results.json") for t in trials)
+    assert len(list((tmp_path / "slurm").glob("*.sbatch"))) == 1  # one job array, never resent
 
 
 # ---------------------------------------------------------------- a prepared study

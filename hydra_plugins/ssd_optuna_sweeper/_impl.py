@@ -158,8 +158,18 @@ class OptunaSweeperImpl(Sweeper):
                         returns.append(self._run_batch(study, overrides, space, trials, heartbeat))
                         self._check_failure_rate(study, n_trials)
             except BaseException as e:
-                # Ctrl-C or a crash of the sweeper itself: hand our running trials back.
+                # Ctrl-C or a crash of the sweeper itself: hand our running trials back, unless
+                # their jobs run on without us (SLURM): the next run reads their results.json
+                # (`_harvest`) or, if they never finish, retries them.
+                outlive = getattr(self.launcher, "jobs_outlive_sweeper", False)
                 for trial in list(heartbeat.active.values()):
+                    if outlive:
+                        log.warning(
+                            "Trial %d left RUNNING: its job goes on; the same command again"
+                            " reads its result, or retries it if the job never finishes",
+                            trial.number,
+                        )
+                        continue
                     self._abandon(
                         study, trial.number, dict(trial.params), trial.user_attrs, repr(e)
                     )

@@ -85,6 +85,9 @@ class LocalLauncher(_PerJobOutcome):
 
 class SlurmLauncher(_PerJobOutcome):
     _EXECUTOR = "slurm"
+    # Submitted jobs run on after the sweeper stops (Ctrl-C, a lost login session): the
+    # ssd_optuna sweeper then leaves their trials RUNNING for the next run to read back.
+    jobs_outlive_sweeper = True
 
 
 @dataclass
