@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 
 from analysis.teff_fit import PeakInterval, QuadraticFit, bootstrap_peak, fit_quadratic  # noqa: E402
 from ssd.evaluation.passk import pass_at_k as _pass_at_k  # noqa: E402
-from ssd.figures import save_figure  # noqa: E402
+from ssd.figures import load_sweep_trials, save_figure  # noqa: E402
 
 # Per-problem pass@k repeats the same few (n, c, k) thousands of times per study.
 pass_at_k = functools.lru_cache(maxsize=None)(_pass_at_k)
@@ -180,24 +180,22 @@ def _read_problems(eval_dir: str, base: Path) -> pd.DataFrame | None:
 
 def _study_from_trials(name: str, trials: pd.DataFrame | None, folder: Path | None) -> Study:
     """Combine a trials table and/or the per-trial ``results.json`` files of a sweep folder."""
-    results_files: dict[int, Path] = {}
-    if folder is not None:
-        for file in sorted(folder.glob("*/results.json")):
-            if file.parent.name.isdigit():
-                results_files[int(file.parent.name)] = file
+    results = {t.number: t.results for t in load_sweep_trials(folder)} if folder else {}
     if trials is not None and "state" in trials:
         trials = trials[trials["state"].astype(str).str.upper().str.endswith("COMPLETE")]
-    numbers = [int(n) for n in trials["number"]] if trials is not None else sorted(results_files)
+    numbers = [int(n) for n in trials["number"]] if trials is not None else sorted(results)
     rows, problems = [], {}
     for number in numbers:
-        if number in results_files:
-            row = _row_from_results(json.loads(results_files[number].read_text()))
+        if number in results:
+            row = _row_from_results(results[number])
         elif trials is not None:
             row = _row_from_trial(trials[trials["number"] == number].iloc[0])
         else:
             continue
         row["number"] = number
-        table = _read_problems(str(row["eval_dir"]), results_files.get(number, Path(".")).parent)
+        # A relative eval_dir is taken from the trial's folder (folder-less trials: the cwd).
+        trial_dir = folder / str(number) if folder is not None and number in results else Path()
+        table = _read_problems(str(row["eval_dir"]), trial_dir)
         if table is not None:
             problems[len(rows)] = table
         rows.append(row)

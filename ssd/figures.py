@@ -24,8 +24,9 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ssd.records import RESULTS_FILE  # noqa: E402
+
 PASS_VS_TEFF_FILE = "pass_vs_teff.png"
-RESULTS_FILE = "results.json"  # what ssd.pipeline.run_trial writes into each trial folder
 # Up to this many (truncation, T_train) settings get one line each; more (a TPE sweep samples a
 # new T_train per trial) would be a legend of single points, so SSD becomes a scatter coloured
 # by T_train instead.

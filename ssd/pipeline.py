@@ -26,13 +26,11 @@ from ssd.config import RunConfig
 from ssd.decoding import Decoding
 from ssd.evaluation.stage import evaluate
 from ssd.prompts import asks_for_fenced_code
-from ssd.records import Prompt
+from ssd.records import RESULTS_FILE, Prompt
 from ssd.sampling import load_samples, sample
 from ssd.training import train
 
 log = logging.getLogger(__name__)
-
-RESULTS_FILE = "results.json"
 
 
 def _eval_payload(

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# Every run folder's summary (ssd.pipeline.run_trial writes it last; sweeps and analysis read it).
+RESULTS_FILE = "results.json"
+
 
 @dataclass
 class Prompt:
