@@ -31,6 +31,10 @@ def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{key}={value!r} is invalid: expected {allowed}")
 
 
+def _check_template(key: str, name: str) -> None:
+    _require(name in TEMPLATES, key, name, f"one of {', '.join(TEMPLATES)} (ssd/templates)")
+
+
 def _check_decoding(section: str, temperature: float, top_k: int, top_p: float) -> None:
     _require(temperature > 0, f"{section}.temperature", temperature, "a temperature > 0")
     _require(0 < top_p <= 1, f"{section}.top_p", top_p, "top_p in (0, 1]")
@@ -101,12 +105,7 @@ class DataConfig:
             self.num_prompts,
             "a positive count or -1 (all)",
         )
-        _require(
-            self.template in TEMPLATES,
-            "data.template",
-            self.template,
-            f"one of {', '.join(TEMPLATES)} (ssd/templates)",
-        )
+        _check_template("data.template", self.template)
 
 
 @dataclass
@@ -242,12 +241,7 @@ class EvaluationConfig:
             except ValueError as err:
                 message = f"evaluation.benchmark={self.benchmark!r}: {err} (or toy)"
                 raise ConfigError(message) from None
-        _require(
-            self.template in TEMPLATES,
-            "evaluation.template",
-            self.template,
-            f"one of {', '.join(TEMPLATES)} (ssd/templates)",
-        )
+        _check_template("evaluation.template", self.template)
         _check_decoding("evaluation", self.temperature, self.top_k, self.top_p)
         _require(self.n >= 1, "evaluation.n", self.n, "a positive count of samples per problem")
         _require(bool(self.k), "evaluation.k", self.k, "a non-empty list of k values")
