@@ -95,21 +95,38 @@ def selection_bootstrap(
     )
 
 
-def trials_table(trials: list[SweepTrial], metric: str) -> Table:
+def trial_rows(trials: list[SweepTrial], metric: str) -> list[dict[str, Any]]:
+    """One row per trial: settings, ``metric`` of each policy (None if not evaluated), SSD - base.
+
+    What the printed table, ``report.json["trials"]`` and the W&B table show.
+    """
+    return [
+        {
+            "trial": t.number,
+            "t_train": t.results["t_train"],
+            "truncation": t.truncation(),
+            "t_eval": t.results["t_eval"],
+            "t_eff": t.results["t_eff"],
+        }
+        | {p: t.results[p].get(metric) if p in t.results else None for p in POLICIES}
+        | {"ssd - base": t.results["delta"].get(metric, float("nan"))}
+        for t in trials
+    ]
+
+
+def trials_table(rows: list[dict[str, Any]], metric: str) -> Table:
     table = Table(title=f"trials ({metric}; ssd = trained student unless training=ideal)")
     for col in ("#", "T_train", "truncation", "T_eval", "T_eff", *POLICIES, "ssd - base"):
         table.add_column(col, justify="right")
-    for t in trials:
-        r = t.results
-        values = [r[p].get(metric) if p in r else None for p in POLICIES]
+    for r in rows:
         table.add_row(
-            str(t.number),
+            str(r["trial"]),
             f"{r['t_train']:g}",
-            t.truncation(),
+            r["truncation"],
             f"{r['t_eval']:g}",
             f"{r['t_eff']:.3g}",
-            *("-" if v is None else f"{v:.3f}" for v in values),
-            f"{r['delta'].get(metric, float('nan')):+.3f}",
+            *("-" if r[p] is None else f"{r[p]:.3f}" for p in POLICIES),
+            f"{r['ssd - base']:+.3f}",
         )
     return table
 
@@ -247,7 +264,8 @@ def report(
     """Print the summary of a sweep folder and write ``report.json`` and the plot beside it."""
     console = console or Console()
     trials = load_trials(sweep_dir)
-    console.print(trials_table(trials, metric))
+    rows = trial_rows(trials, metric)
+    console.print(trials_table(rows, metric))
 
     ssd_dirs = [t.results["ssd"]["eval_dir"] for t in trials]
     base_dirs = sorted({t.results["base"]["eval_dir"] for t in trials})
@@ -305,6 +323,7 @@ def report(
         "peak_interval": peak.__dict__ if peak else None,
         "plot": str(png),
         "num_trials": len(trials),
+        "trials": rows,
         "t_eval_law": {
             "rows": [r.__dict__ | {"t_eff": r.t_eff} for r in law.rows],
             "slope": law.slope,
@@ -323,13 +342,6 @@ def log_report(out: dict[str, Any], sweep_dir: Path, mode: str, project: str) ->
     from ssd.config import TrackingConfig
     from ssd.tracking import log_image, log_metrics, log_table, open_run
 
-    trials = load_trials(sweep_dir)
-    rows = [
-        {"trial": t.number, "truncation": t.truncation()}
-        | {k: t.results[k] for k in ("t_train", "t_eval", "t_eff")}
-        | {p: t.results[p].get(out["metric"]) for p in POLICIES if p in t.results}
-        for t in trials
-    ]
     metrics = {"comparison": out["comparison"], "fit": out["fit"] or {}}
     metrics["t_eval_law"] = {"slope": out["t_eval_law"]["slope"]}
     with open_run(
@@ -341,7 +353,7 @@ def log_report(out: dict[str, Any], sweep_dir: Path, mode: str, project: str) ->
         dir=sweep_dir,
     ) as run:
         log_metrics(run, metrics)
-        log_table(run, "trials", pd.DataFrame(rows))
+        log_table(run, "trials", pd.DataFrame(out["trials"]))
         law = [{k: v for k, v in r.items() if v is not None} for r in out["t_eval_law"]["rows"]]
         if law:
             log_table(run, "t_eval_law", pd.DataFrame(law))
