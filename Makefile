@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export OMP_NUM_THREADS ?= 2
 export WANDB_SILENT ?= true
 
-.PHONY: help setup demo teff-law toy test test-all test-integration test-gpu lint format bench clean
+.PHONY: help setup demo teff-law toy dashboard test test-all test-integration test-gpu lint format bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -36,6 +36,13 @@ teff-law: setup  ## the 1/T_train law on 3 trained tiny-world students (CPU, ~10
 toy: setup  ## one SSD trial on the paper's toy model, and the toy's headline numbers
 	$(BIN)/ssd model=toy
 	$(BIN)/python -m ssd.models.toy
+
+STUDY ?=
+PORT ?= 8080
+
+dashboard: setup  ## optuna-dashboard: STUDY=<sweep folder | journal file | RDB URL> [PORT=8080]
+	@test -n "$(STUDY)" || { echo "make dashboard: set STUDY=<sweep folder | journal file | RDB URL>, e.g. STUDY=outputs/sweeps/tiny_demo" >&2; exit 2; }
+	$(BIN)/python -m ssd.dashboard "$(STUDY)" --port $(PORT)
 
 test: setup  ## the CI test run: unit, config and CPU integration tests
 	$(BIN)/pytest -m "not gpu and not slow" -q --durations=15

@@ -100,6 +100,9 @@ class SsdOptunaSweeperConf:
     enqueue: list[dict[str, Any]] = field(default_factory=list)  # known points, run first
     heartbeat_interval: float = 30.0  # seconds between "still alive" marks on running trials
     grace_period: float = 600.0  # a running trial without a heartbeat this long is retried
+    # SQLAlchemy engine options of an RDB storage (not SQLite): pool_pre_ping drops connections
+    # a database server or firewall closed while a long trial ran; pool_size, pool_recycle, ...
+    engine_kwargs: dict[str, Any] = field(default_factory=lambda: {"pool_pre_ping": True})
 
 
 class SsdOptunaSweeper(Sweeper):

@@ -80,6 +80,7 @@ class OptunaSweeperImpl(Sweeper):
         enqueue: ListConfig | list[Any],
         heartbeat_interval: float,
         grace_period: float,
+        engine_kwargs: DictConfig | dict[str, Any] | None = None,
     ) -> None:
         directions = list(direction) if isinstance(direction, ListConfig | list) else [direction]
         bad = [d for d in directions if str(d).lower() not in ("minimize", "maximize")]
@@ -107,6 +108,9 @@ class OptunaSweeperImpl(Sweeper):
         self.enqueue: list[dict[str, Any]] = list(_container(enqueue))
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
+        self.engine_kwargs: dict[str, Any] = (
+            {} if engine_kwargs is None else _container(engine_kwargs)
+        )
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -211,7 +215,13 @@ class OptunaSweeperImpl(Sweeper):
         if "://" not in cfg:  # a plain path: a journal file, safe for several local processes
             Path(cfg).parent.mkdir(parents=True, exist_ok=True)
             return optuna.storages.JournalStorage(JournalFileBackend(cfg))
-        engine_kwargs = {"connect_args": {"timeout": 60}} if cfg.startswith("sqlite") else {}
+        # SQLite: wait for the file lock; other RDBs: the user's SQLAlchemy engine options
+        # (hydra.sweeper.engine_kwargs: pool_pre_ping, pool_size, pool_recycle, connect_args).
+        engine_kwargs: dict[str, Any] = (
+            {"connect_args": {"timeout": 60}} if cfg.startswith("sqlite") else {}
+        )
+        if not cfg.startswith("sqlite"):
+            engine_kwargs.update(self.engine_kwargs)
         for attempt in range(5):
             try:
                 return optuna.storages.RDBStorage(cfg, engine_kwargs=engine_kwargs)
