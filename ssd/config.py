@@ -233,6 +233,8 @@ class EvaluationConfig:
     timeout_s: float = 6.0  # per test
     workers: int = 0  # executor processes; 0: one per core
     include_ideal: bool = True  # also evaluate the ideal student beside a trained one
+    # Completions kept with their verdicts (completions.jsonl, a W&B table per evaluation).
+    keep_completions: int = 100
 
     def __post_init__(self) -> None:
         if self.benchmark != "toy":  # the toy's exact success probability needs no benchmark
@@ -257,6 +259,12 @@ class EvaluationConfig:
             "a positive count or -1 (all)",
         )
         _require(self.timeout_s > 0, "evaluation.timeout_s", self.timeout_s, "> 0 seconds")
+        _require(
+            self.keep_completions >= 0,
+            "evaluation.keep_completions",
+            self.keep_completions,
+            "a count >= 0 of completions to keep",
+        )
 
     def decoding(self) -> Decoding:
         return Decoding(self.temperature, max(self.top_k, 0), self.top_p)

@@ -39,6 +39,7 @@ def _eval_payload(
     evaluation = asdict(run.evaluation)
     evaluation.pop("workers")  # how many processes grade does not change a verdict
     evaluation.pop("include_ideal")
+    evaluation.pop("keep_completions")  # what is kept for reading, not what is scored
     return {"model": identity, "policy": policy_id, "evaluation": evaluation}
 
 
@@ -223,7 +224,12 @@ def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> 
 
 
 def run_tracked(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> dict[str, Any]:
-    """``run_trial`` inside a W&B run (group = experiment or study, job_type = trial)."""
+    """``run_trial`` inside a W&B run (group = experiment or study, job_type = trial).
+
+    The run gets the SFT curves, a completions table per evaluation, stage timings and costs,
+    and the metrics (``ssd.tracking.log_trial``); its config is the whole ``RunConfig``, so every
+    trial has the same keys for W&B's parallel coordinates and group-by.
+    """
     trial = run.trial or {}
     name = trial.get("name") or out_dir.name
     with tracking.open_run(
@@ -235,12 +241,5 @@ def run_tracked(run: RunConfig, out_dir: Path, backend: Backend | None = None) -
         dir=Path(run.tracking.dir or out_dir),
     ) as wb:
         results = run_trial(run, out_dir, backend)
-        tracking.log_metrics(
-            wb,
-            {
-                k: results[k]
-                for k in ("base", "ssd", "ideal", "delta", "t_eff", "objective")
-                if k in results
-            },
-        )
+        tracking.log_trial(wb, results)
     return results

@@ -4,7 +4,8 @@ Configured by every `sweeps/*.yaml` under `hydra.callbacks.sweep_summary`. At th
 multirun it reads `<sweep dir>/trials.csv` (written by the ssd_optuna sweeper) and the
 `results.json` of its complete trials, draws `pass_vs_teff.png` next to them (`ssd.figures`, the
 same figure `analysis.sweep_report` redraws with a fit) and logs one W&B run (group = study name,
-job_type "sweep_summary") with the trials table and the figure.
+job_type "sweep_summary") with the trials table, native W&B charts of pass@1 vs T_eff (line
+series per T_train and truncation with base and ideal beside, and a scatter) and the figure.
 Test: `pytest tests/test_sweep_summary.py`.
 """
 
@@ -32,6 +33,21 @@ def _best(complete: pd.DataFrame, trials: list[SweepTrial], maximize: bool) -> S
         return None
     row = complete.loc[complete["value"].idxmax() if maximize else complete["value"].idxmin()]
     return next((t for t in trials if t.number == int(row["number"])), None)
+
+
+def _metric(trials: list[SweepTrial]) -> str:
+    """pass@1 when every trial has it, else the first metric the SSD results share."""
+    shared = [set(t.results.get("ssd", {})) for t in trials]
+    common = set.intersection(*shared) if shared else set()
+    if "pass@1" in common or not common:
+        return "pass@1"
+    return sorted(k for k in common if isinstance(trials[0].results["ssd"][k], int | float))[0]
+
+
+def _chart_row(trial: SweepTrial) -> dict[str, Any]:
+    r = trial.results
+    row = {k: r.get(k) for k in ("t_train", "t_eval", "t_eff", "base", "ssd", "ideal")}
+    return {**row, "trial": trial.number, "truncation": trial.truncation()}
 
 
 def summarize(
@@ -70,6 +86,7 @@ def summarize(
         dir=Path(tracking_cfg.get("dir") or sweep_dir),
     ) as run:
         tracking.log_table(run, "trials", trials)
+        tracking.log_sweep_charts(run, [_chart_row(t) for t in results], _metric(results))
         if png is not None:
             tracking.log_image(run, "pass_vs_teff", png)
         tracking.log_metrics(run, summary)

@@ -3,7 +3,8 @@
 The toy model is scored exactly (success probability) and by pass@k from sampled sequences;
 code benchmarks generate ``evaluation.n`` completions per problem and execute every one of them
 in the sandbox (``ssd.evaluation.execute``). Writes ``problems.jsonl`` (per problem: n, c,
-verdicts) beside ``metrics.json`` in the artifact folder.
+verdicts) beside ``metrics.json`` in the artifact folder, and ``completions.jsonl``, a bounded
+sample of completions with verdicts (``ssd.evaluation.completions``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tqdm.auto import tqdm
 from ssd.artifacts import write_json_atomic
 from ssd.backends.base import Backend, Policy
 from ssd.config import EvaluationConfig
+from ssd.evaluation.completions import sample_rows, write_completions
 from ssd.evaluation.passk import estimate_pass_at_k
 from ssd.records import Prompt, Sample
 
@@ -47,9 +49,11 @@ def _evaluate_toy(
     repeats = 200 if evaluation.num_problems == -1 else evaluation.num_problems
     prompts = [Prompt(prompt_id=f"toy-{i}", messages=[]) for i in range(repeats)]
     rows: list[dict[str, Any]] = []
+    texts: dict[str, list[str]] = {}
 
     def collect(batch: list[Sample]) -> None:
         passed = [bool(s.decoding[-1]["passed"]) for s in batch]
+        texts[batch[0].prompt_id] = [s.completion for s in batch]
         rows.append(
             {
                 "problem_id": batch[0].prompt_id,
@@ -74,6 +78,9 @@ def _evaluate_toy(
             estimate_pass_at_k(evaluation.n, [r["c"] for r in rows], k).mean()
         )
     _write_problems(out_dir, rows)
+    verdicts = {r["problem_id"]: r["verdicts"] for r in rows}
+    kept = sample_rows(texts, verdicts, {}, evaluation.keep_completions)
+    write_completions(out_dir, [{**r, "difficulty": "toy"} for r in kept])
     metrics["num_problems"] = len(rows)
     return metrics
 
@@ -121,6 +128,10 @@ def _evaluate_code(
     with Executor(workers=workers, timeout_s=evaluation.timeout_s) as executor:
         result = grade_samples(problems, completions, executor, list(evaluation.k))
     result.write(out_dir)
+    verdicts = {p.problem_id: [v.status for v in p.verdicts] for p in result.problems}
+    difficulties = {p.problem_id: p.difficulty for p in result.problems}
+    kept = sample_rows(completions, verdicts, difficulties, evaluation.keep_completions)
+    write_completions(out_dir, kept)
     metrics = dict(result.metrics)
     metrics["num_problems"] = len(problems)
     return metrics
