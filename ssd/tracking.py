@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import struct
+import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -229,11 +230,12 @@ def log_sweep_charts(run: Any, trials: Sequence[Mapping[str, Any]], metric: str 
             )
         }
     )
-    columns = ["trial", "t_train", "t_eval", "t_eff", "truncation", "ssd", "ideal", "base"]
+    columns: list[str | int] = ["trial", "t_train", "t_eval", "t_eff", "truncation"]
+    columns += ["ssd", "ideal", "base"]
     table = wandb.Table(columns=columns)
     for t in trials:
         table.add_data(
-            *(t.get(c) for c in columns[:5]),
+            *(t.get(str(c)) for c in columns[:5]),
             *((t.get(p) or {}).get(metric) for p in ("ssd", "ideal", "base")),
         )
     run.log({"teff_points": table})
@@ -326,21 +328,32 @@ def _put(target: dict[str, Any], item: Any) -> None:
     target[keys[-1]] = json.loads(item.value_json)
 
 
-def read_offline_run(run_dir: str | Path) -> OfflineRun:
+def read_offline_run(run_dir: str | Path, wait_s: float = 60.0) -> OfflineRun:
     """Read an offline run folder (``.../wandb/offline-run-*``) back through W&B's protobufs.
 
     Why: tests and scripts check what a run really carries (SFT curves, tables, chart panels)
     without uploading it; the records are decoded with wandb's own ``Record`` message.
+    ``run.finish()`` can return before wandb's writer process has written the last records (seen
+    on a loaded machine), so this waits up to ``wait_s`` seconds for the exit record; past that
+    it returns what is there, with ``finished`` False.
     """
+    deadline = time.monotonic() + wait_s
+    while True:
+        out = _read_run(Path(run_dir))
+        if out.finished or time.monotonic() > deadline:
+            return out
+        time.sleep(0.2)
+
+
+def _read_run(run_dir: Path) -> OfflineRun:
     from wandb.proto import wandb_internal_pb2
 
-    run_dir = Path(run_dir)
     files = sorted(run_dir.glob("run-*.wandb"))
     if not files:
         raise FileNotFoundError(f"no run-*.wandb in {run_dir}")
     out = OfflineRun(path=files[0])
     for payload in _records(files[0].read_bytes()):
-        record = wandb_internal_pb2.Record()
+        record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
         record.ParseFromString(payload)
         kind = record.WhichOneof("record_type")
         if kind == "run":
