@@ -19,8 +19,6 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from ssd.config import ConfigError, RunConfig
-from ssd.pipeline import run_tracked
-from ssd.report import print_trial_summary
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +54,10 @@ def main(cfg: DictConfig) -> float:
         _discard_run_dir(out_dir)
         sys.stderr.write(f"ssd: invalid config: {err}\n")
         raise SystemExit(2) from None
+    # Imported here: torch and the backends load only once the config is known to be good.
+    from ssd.pipeline import run_tracked
+    from ssd.report import print_trial_summary
+
     results = run_tracked(run, out_dir)
     print_trial_summary(results, out_dir)
     return float(results["objective"])
