@@ -102,10 +102,10 @@ def _trial(compose_cfg: Callable[..., DictConfig], out: Path, overrides: list[st
 
 TOY = [
     "model=toy",
-    "sampling.n=5000",
+    "sampling.n=2000",
     "evaluation.num_problems=5",
-    "evaluation.include_ideal=false",
-    "training.sgd.steps=50",
+    "++evaluation.include_ideal=false",
+    "training.sgd.steps=20",
 ]
 
 
@@ -130,7 +130,7 @@ TINY_SFT = [
     "evaluation.num_problems=2",
     "evaluation.n=1",
     "evaluation.k=[1]",
-    "evaluation.include_ideal=false",
+    "++evaluation.include_ideal=false",
     "evaluation.workers=1",
 ]
 
