@@ -234,7 +234,8 @@ def run_tracked(run: RunConfig, out_dir: Path, backend: Backend | None = None) -
         name=str(name),
         group=trial.get("study"),
         job_type="trial",
-        config=asdict(run),
+        # `trial` with the same keys in and out of a sweep (W&B compares runs by config keys).
+        config={**asdict(run), "trial": {"study": None, "number": None, **trial, "name": name}},
         dir=Path(run.tracking.dir or out_dir),
     ) as wb:
         results = run_trial(run, out_dir, backend)
