@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import struct
+import sys
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -112,14 +113,18 @@ SFT_KEYS = {"loss": "sft/loss", "learning_rate": "sft/lr", "grad_norm": "sft/gra
 COMPLETION_COLUMNS = ("problem_id", "difficulty", "sample_index", "verdict", "passed", "completion")
 
 
+_STREAMED: set[str] = set()  # ids of runs that got their SFT curves live from the trainer
+
+
 def log_sft_curves(run: Any, log_history: Sequence[Mapping[str, Any]]) -> int:
     """Log the trainer's log history as ``sft/*`` curves against ``sft/step``; returns the rows.
 
     The history comes from the training artifact (``results["training"]["log"]``), so the curves
     land in the trial's own run even when SFT ran in another process (``isolate_stages``,
-    ``accelerate launch``) or came from the cache.
+    ``accelerate launch``) or came from the cache. A run that got them live
+    (``sft_stream_callback``) is left alone: no curve twice.
     """
-    if run is None or not log_history:
+    if run is None or not log_history or run.id in _STREAMED:
         return 0
     run.define_metric(SFT_STEP)
     run.define_metric("sft/*", step_metric=SFT_STEP)
@@ -132,6 +137,36 @@ def log_sft_curves(run: Any, log_history: Sequence[Mapping[str, Any]]) -> int:
             run.log({SFT_STEP: int(entry["step"]), **row})
             rows += 1
     return rows
+
+
+def sft_stream_callback() -> Any | None:
+    """A ``TrainerCallback`` that streams ``sft/*`` into the active trial run, or None.
+
+    In-process SFT (the default) logs every ``training.logging_steps`` while it trains, so a
+    long GPU run's loss is watchable in W&B as it goes. None when no W&B run is active (tracking
+    off, or SFT in a worker process): the trial run then gets the curves from the artifact.
+    """
+    wandb = sys.modules.get("wandb")  # never imported: no run can be active
+    active = getattr(wandb, "run", None) if wandb is not None else None
+    if active is None:
+        return None
+    run: Any = active
+    from transformers import TrainerCallback
+
+    class _StreamSft(TrainerCallback):  # type: ignore[misc]
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if not state.is_world_process_zero or not logs or "loss" not in logs:
+                return
+            if run.id not in _STREAMED:
+                run.define_metric(SFT_STEP)
+                run.define_metric("sft/*", step_metric=SFT_STEP)
+                _STREAMED.add(run.id)
+            row = {
+                new: float(logs[old]) for old, new in SFT_KEYS.items() if logs.get(old) is not None
+            }
+            run.log({SFT_STEP: int(state.global_step), **row})
+
+    return _StreamSft()
 
 
 def log_completions(run: Any, key: str, rows: Sequence[Mapping[str, Any]]) -> None:

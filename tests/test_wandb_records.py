@@ -16,13 +16,13 @@ import pandas as pd
 import pytest
 from omegaconf import DictConfig
 
+from ssd import tracking
 from ssd.config import RunConfig
 from ssd.evaluation.completions import sample_rows
+from ssd.evaluation.execute import STATUSES
 from ssd.pipeline import run_tracked
 from ssd.sweep_summary import summarize
 from ssd.tracking import COMPLETION_COLUMNS, OfflineRun, read_offline_run, teff_series
-
-STATUSES = {"passed", "failed", "timeout", "error", "no_code", "syntax_error", "crashed"}
 
 
 def _only_run(folder: Path) -> OfflineRun:
@@ -124,6 +124,8 @@ def test_tiny_world_trial_run_holds_sft_curves_and_completions(
     assert len(loss) >= 3 and _flat(loss) == pytest.approx(_flat(expected))
     assert [s for s, _ in loss] == sorted({s for s, _ in loss})  # distinct, increasing steps
     assert len(wb.series("sft/lr", step="sft/step")) == len(loss)
+    # In-process SFT streamed them live (the artifact's copy was not logged a second time).
+    assert tracking._STREAMED and wb.path.stem.removeprefix("run-") in tracking._STREAMED
 
     # One completions table per evaluated policy, bounded by keep_completions, with verdicts.
     for policy in ("base", "ssd"):
@@ -131,7 +133,7 @@ def test_tiny_world_trial_run_holds_sft_curves_and_completions(
         assert table["columns"] == list(COMPLETION_COLUMNS)
         assert 0 < len(table["data"]) <= 3
         rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
-        assert {r["verdict"] for r in rows} <= STATUSES
+        assert {r["verdict"] for r in rows} <= set(STATUSES)
         assert all(r["passed"] == (r["verdict"] == "passed") for r in rows)
         assert all(isinstance(r["completion"], str) for r in rows)
 

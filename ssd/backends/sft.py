@@ -24,6 +24,7 @@ import torch
 
 from ssd.backends.hf import resolve_model_path
 from ssd.records import Sample
+from ssd.tracking import sft_stream_callback
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +171,9 @@ def make_trainer(model_cfg: Any, samples: Sequence[Sample], training: Any, out_d
     trainer.remove_callback(PrinterCallback)  # it prints every log line; we log instead
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(_step_bar_callback())
+    stream = sft_stream_callback()  # sft/* live into the trial's W&B run, when one is active
+    if stream is not None:
+        trainer.add_callback(stream)
     return trainer
 
 
