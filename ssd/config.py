@@ -2,8 +2,10 @@
 
 ``RunConfig.from_dictconfig`` is the one boundary where Hydra's composed config becomes typed
 objects: unknown keys and wrong types fail there, and every ``__post_init__`` validates its
-section, so bad settings stop before any compute with the key and the allowed range named.
-Test: ``pytest tests/test_configs.py``.
+section, so bad settings stop before any compute with the key and the allowed range named
+(files are checked next, by ``ssd.preflight``). Each dataclass also declares, as ``CACHE``, which
+of its fields change a cached artifact: the stages' cache keys are built from that.
+Tests: ``pytest tests/test_configs.py tests/test_preflight.py tests/test_cache_fields.py``.
 """
 
 from __future__ import annotations
