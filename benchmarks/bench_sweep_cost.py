@@ -1,6 +1,7 @@
 """What each sweep strategy spends before it finds the T_eff peak (issue 11, Must show 1).
 
-Run: ``python -m benchmarks.bench_sweep_cost`` (``make bench-sweep``); ``--help`` for sizes.
+Run: ``.venv/bin/python benchmarks/bench_sweep_cost.py`` (``make bench-sweep``); ``--help``
+lists the sizes.
 
 Per strategy it counts the trainings (distinct students sampled + fine-tuned), SFT steps and
 evaluations spent until the incumbent's T_eff = T_train x T_eval lies within ``--tol`` (0.05) of
@@ -62,6 +63,11 @@ from ssd.decoding import Decoding
 from ssd.inner_search import InnerSearchResult, InnerSearchSpec, search_t_eval
 from ssd.models import toy
 
+try:  # the sweeper's nested-search views: outer sampler and pruner never see inner trials
+    from hydra_plugins.ssd_optuna_sweeper._nested import OuterPruner, OuterSampler, OuterStudy
+except ImportError:  # a checkout without them: inner points go to a separate record study
+    OuterPruner = OuterSampler = OuterStudy = None
+
 REPO = Path(__file__).resolve().parents[1]
 PAPER_GRID = REPO / "analysis" / "data" / "paper" / "qwen3_30b_instruct_no_truncation_grid.csv"
 STRATEGIES = ("tpe-2d", "random-2d", "grid", "nested", "nested-pruned")
@@ -86,7 +92,14 @@ class World(Protocol):
     best_score: float
     noise_sd: float  # evaluation noise (binomial sd) at the peak: "within noise"
 
-    def observe(self, t_train: float, t_eval: float, chunk: int, rng: np.random.Generator) -> float:
+    def observe(
+        self,
+        t_train: float,
+        t_eval: float,
+        chunk: int,
+        rng: np.random.Generator,
+        subset: bool = False,
+    ) -> float:
         """The score an evaluation reports for the student after ``chunk`` chunks of SFT."""
         ...
 
@@ -117,6 +130,7 @@ class ToyWorld:
         near = temps[curve >= self.best_score - self.noise_sd]
         self.band = (float(near.min()), float(near.max()))  # T_eff within noise of the best
         self.noisy = False  # the toy sweep's objective is exact
+        self.note = ""
 
     def _chunks(self, t_train: float) -> list[torch.Tensor]:
         """The student's log-probs after each chunk of SFT (Adam restarts per chunk)."""
@@ -140,7 +154,14 @@ class ToyWorld:
         student = self._chunks(t_train)[chunk - 1]
         return toy.success_probability(student, [Decoding(t_eval, 0, 1.0)])
 
-    def observe(self, t_train: float, t_eval: float, chunk: int, rng: np.random.Generator) -> float:
+    def observe(
+        self,
+        t_train: float,
+        t_eval: float,
+        chunk: int,
+        rng: np.random.Generator,
+        subset: bool = False,
+    ) -> float:
         return self._score(t_train, t_eval, chunk)  # the toy sweep's objective is exact
 
     def true_score(self, t_train: float, t_eval: float) -> float:
@@ -208,18 +229,41 @@ class PaperWorld:
     t_train_step = 0.02
     base = 42.4
     samples = 131 * 10
+    subset_samples = 50 * 10  # the pruning fidelity's problem subset (sweeper default: 50)
 
-    def __init__(self, sft_steps: int, checkpoints: int, grid_csv: Path = PAPER_GRID) -> None:
+    def __init__(
+        self,
+        sft_steps: int,
+        checkpoints: int,
+        grid_csv: Path = PAPER_GRID,
+        observe_samples: int | None = None,
+    ) -> None:
         from scipy.interpolate import RectBivariateSpline
+
+        # Diagnostic only: observe with more samples than LCB v6 has (the target's "within
+        # noise" stays at the real 1,310), to show what the noise costs.
+        if observe_samples is not None:
+            self.subset_samples = round(observe_samples * self.subset_samples / self.samples)
+            self.samples_observed = observe_samples
+        else:
+            self.samples_observed = self.samples
 
         rows = list(csv.DictReader(grid_csv.open()))
         tt = sorted({float(r["t_train"]) for r in rows})
         te = sorted({float(r["t_eval"]) for r in rows})
         z = np.array(
-            [[next(float(r["pass_at_1"]) for r in rows
-                   if float(r["t_train"]) == a and float(r["t_eval"]) == b) for b in te]
-             for a in tt]
-        )  # fmt: skip
+            [
+                [
+                    next(
+                        float(r["pass_at_1"])
+                        for r in rows
+                        if float(r["t_train"]) == a and float(r["t_eval"]) == b
+                    )
+                    for b in te
+                ]
+                for a in tt
+            ]
+        )
         self.t_train, self.t_eval = (tt[0], tt[-1]), (te[0], te[-1])
         self.spline = RectBivariateSpline(np.log(tt), np.log(te), z, kx=2, ky=3, s=z.size * 0.5**2)
         self.sft_steps, self.checkpoints = sft_steps, checkpoints
@@ -236,16 +280,30 @@ class PaperWorld:
         near = teff[dense >= self.best_score - self.noise_sd]
         self.band = (float(near.min()), float(near.max()))  # T_eff within noise of the best
         self.noisy = True
+        self.note = (
+            ""
+            if self.samples_observed == self.samples
+            else f" DIAGNOSTIC: observed with {self.samples_observed:,} samples per evaluation "
+            f"instead of {self.samples:,}."
+        )
 
     def _final(self, t_train: float, t_eval: float) -> float:
         return float(self.spline(math.log(t_train), math.log(t_eval))[0, 0])
 
-    def observe(self, t_train: float, t_eval: float, chunk: int, rng: np.random.Generator) -> float:
+    def observe(
+        self,
+        t_train: float,
+        t_eval: float,
+        chunk: int,
+        rng: np.random.Generator,
+        subset: bool = False,
+    ) -> float:
         x = chunk / self.checkpoints
         ramp = (1 - math.exp(-4 * x)) / (1 - math.exp(-4))
         mean = self.base + (self._final(t_train, t_eval) - self.base) * ramp
         p = min(max(mean / 100, 0.0), 1.0)
-        return 100 * rng.binomial(self.samples, p) / self.samples
+        n = self.subset_samples if subset else self.samples_observed
+        return 100 * rng.binomial(n, p) / n
 
     def true_score(self, t_train: float, t_eval: float) -> float:
         return self._final(t_train, t_eval)
@@ -276,10 +334,16 @@ class Ledger:
         self.sft_steps += chunks * (self.world.sft_steps // self.world.checkpoints)
 
     def evaluate(
-        self, t_train: float, t_eval: float, chunk: int, rng: np.random.Generator
+        self,
+        t_train: float,
+        t_eval: float,
+        chunk: int,
+        rng: np.random.Generator,
+        subset: bool = False,
     ) -> float:
+        """One evaluation (``subset``: on the pruning fidelity's problem subset)."""
         self.evaluations += 1
-        return self.world.observe(t_train, t_eval, chunk, rng)
+        return self.world.observe(t_train, t_eval, chunk, rng, subset)
 
     def offer(self, t_train: float, t_eval: float, value: float) -> None:
         """A candidate incumbent (kept if its observed value is the best so far)."""
@@ -308,7 +372,7 @@ class Ledger:
                 "trainings": self.trainings,
                 "sft_steps": self.sft_steps,
                 "evaluations": self.evaluations,
-            },  # fmt: skip
+            },
         }
 
 
@@ -334,8 +398,9 @@ class Sizes:
     outer_startup: int = 3
 
 
-def run_2d(world: Any, led: Ledger, sampler: optuna.samplers.BaseSampler, n: int,
-           rng: np.random.Generator) -> None:  # fmt: skip
+def run_2d(
+    world: Any, led: Ledger, sampler: optuna.samplers.BaseSampler, n: int, rng: np.random.Generator
+) -> None:
     """(a)/(b): every trial trains its student fully and evaluates it at its one T_eval."""
     study = optuna.create_study(direction="maximize", sampler=sampler)
     space = _space(world)
@@ -369,44 +434,57 @@ def run_grid(world: Any, led: Ledger, sizes: Sizes, rng: np.random.Generator) ->
         led.offer(best.params["t_train"], best.params["t_eval"], best.value)  # type: ignore[arg-type]
 
 
-def _inner(world: Any, led: Ledger, t_train: float, chunk: int, spec: InnerSearchSpec,
-           rng: np.random.Generator) -> InnerSearchResult:  # fmt: skip
+def _inner(
+    world: Any,
+    led: Ledger,
+    t_train: float,
+    chunk: int,
+    spec: InnerSearchSpec,
+    rng: np.random.Generator,
+) -> InnerSearchResult:
     return search_t_eval(lambda t: led.evaluate(t_train, t, chunk, rng), spec)
 
 
-def run_nested(world: Any, led: Ledger, sizes: Sizes, seed: int, rng: np.random.Generator,
-               pruned: bool) -> optuna.Study:  # fmt: skip
+def run_nested(
+    world: Any, led: Ledger, sizes: Sizes, seed: int, rng: np.random.Generator, pruned: bool
+) -> optuna.Study:
     """(d)/(e): outer TPE over T_train; the inner search over T_eval on each trained student.
 
-    With ``pruned`` the student is trained chunk by chunk; after each chunk but the last a
-    3-point T_eval probe around the incumbent's T_eff (or the range's centre) is reported and
-    Optuna's MedianPruner may stop the trial (PRUNED, with the step it reached).
+    As in the sweeper, every inner point is added to the same study (``add_trial``, user attrs
+    ``inner``/``outer_trial``) and the outer sampler and pruner see outer trials only
+    (``OuterSampler``/``OuterPruner`` of hydra_plugins/ssd_optuna_sweeper/_nested.py). With
+    ``pruned`` the student is trained chunk by chunk; after each chunk but the last its score at
+    the T_eval where the incumbent's T_eff puts its peak, on a problem subset (the sweeper's
+    ``fidelity`` defaults: 50 problems), is reported and MedianPruner (the sweeper's
+    ``pruner=median`` defaults) may stop the trial (PRUNED at the step it reached).
     """
-    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=sizes.outer_startup)
-    pruner = (
-        optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
-        if pruned
-        else optuna.pruners.NopPruner()
+    sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=sizes.outer_startup
     )
-    outer = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
-    record = optuna.create_study(direction="maximize")  # every evaluated point, via add_trial
+    pruner: optuna.pruners.BasePruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=3) if pruned else optuna.pruners.NopPruner()
+    )
+    shared = OuterSampler is not None
+    if shared:
+        sampler, pruner = OuterSampler(sampler), OuterPruner(pruner)
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    record = study if shared else optuna.create_study(direction="maximize")
     space = _space(world)
     spec = InnerSearchSpec(
         method="bracket", low=world.t_eval[0], high=world.t_eval[1], budget=sizes.inner_budget
     )
     per_chunk = world.sft_steps // world.checkpoints
     for _ in range(sizes.outer_trials):
-        trial = outer.ask({"t_train": space["t_train"]})
+        trial = study.ask({"t_train": space["t_train"]})
         t_train = trial.params["t_train"]
         stopped = False
         if pruned:
             for chunk in range(1, world.checkpoints):
                 led.train(t_train, 1, new=chunk == 1)
-                probe = _probe(world, led, t_train)
-                value = max(led.evaluate(t_train, t, chunk, rng) for t in probe)
+                value = led.evaluate(t_train, _probe(world, led, t_train), chunk, rng, subset=True)
                 trial.report(value, chunk * per_chunk)
                 if trial.should_prune():
-                    outer.tell(trial, state=TrialState.PRUNED)
+                    study.tell(trial, state=TrialState.PRUNED)
                     stopped = True
                     break
             if stopped:
@@ -415,6 +493,9 @@ def run_nested(world: Any, led: Ledger, sizes: Sizes, seed: int, rng: np.random.
         else:
             led.train(t_train, world.checkpoints)
         res = _inner(world, led, t_train, world.checkpoints, spec, rng)
+        t_eval_hat = res.peak.t_eval if res.peak is not None else res.best.t_eval
+        trial.set_user_attr("t_eval", t_eval_hat)
+        study.tell(trial, res.objective("best"))
         for p in res.points:
             record.add_trial(
                 optuna.trial.create_trial(
@@ -424,19 +505,16 @@ def run_nested(world: Any, led: Ledger, sizes: Sizes, seed: int, rng: np.random.
                     user_attrs={"inner": True, "outer_trial": trial.number},
                 )
             )
-        t_eval_hat = res.peak.t_eval if res.peak is not None else res.best.t_eval
-        trial.set_user_attr("t_eval", t_eval_hat)
-        outer.tell(trial, res.objective("best"))
-        best = outer.best_trial
+        best = OuterStudy(study).best_trial if shared else study.best_trial
         led.offer(best.params["t_train"], best.user_attrs["t_eval"], best.value)  # type: ignore[arg-type]
-    return outer
+    return study
 
 
-def _probe(world: Any, led: Ledger, t_train: float) -> list[float]:
-    """Three T_eval values around where the incumbent's T_eff puts this student's peak."""
+def _probe(world: Any, led: Ledger, t_train: float) -> float:
+    """The T_eval where the incumbent's T_eff puts this student's peak (else the range's centre)."""
     lo, hi = world.t_eval
     centre = led.incumbent[0] * led.incumbent[1] / t_train if led.incumbent else math.sqrt(lo * hi)
-    return sorted({round(min(max(centre * f, lo), hi), 2) for f in (0.85, 1.0, 1.15)})
+    return round(min(max(centre, lo), hi), 2)
 
 
 def run_strategy(name: str, world: Any, sizes: Sizes, seed: int, tol: float) -> Ledger:
@@ -463,7 +541,9 @@ def _median(rs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(r[key] if r["reached"] else math.inf for r in rs)
 
 
-def summarise(runs: dict[str, list[dict[str, Any]]], gpu: GpuHours | None) -> list[dict[str, Any]]:
+def summarise(
+    runs: dict[str, list[dict[str, Any]]], gpu: GpuHours | None, budget_2d: int
+) -> list[dict[str, Any]]:
     """Per strategy: median (and range) over seeds of the spend at the target, ratio vs (a).
 
     A seed that never reached the target counts as infinite, so a median is finite only when at
@@ -471,9 +551,14 @@ def summarise(runs: dict[str, list[dict[str, Any]]], gpu: GpuHours | None) -> li
     """
     rows = []
     base = _median(runs["tpe-2d"], "trainings") if "tpe-2d" in runs else math.nan
+    fifth = budget_2d / 5
     for name, rs in runs.items():
-        row: dict[str, Any] = {"strategy": name, "label": LABELS[name], "seeds": len(rs),
-                               "reached": sum(r["reached"] for r in rs)}  # fmt: skip
+        row: dict[str, Any] = {
+            "strategy": name,
+            "label": LABELS[name],
+            "seeds": len(rs),
+            "reached": sum(r["reached"] for r in rs),
+        }
         for key in ("trainings", "sft_steps", "evaluations"):
             vals = [r[key] for r in rs]
             row[key] = _median(rs, key)
@@ -486,11 +571,14 @@ def summarise(runs: dict[str, list[dict[str, Any]]], gpu: GpuHours | None) -> li
             )
             row["gpu_h_spent"] = statistics.median(hours)
         row["ratio"] = row["trainings"] / base if math.isfinite(base) else math.nan
+        row["reached_fifth"] = sum(r["reached"] and r["trainings"] <= fifth for r in rs)
         rows.append(row)
     return rows
 
 
-def render(world: Any, rows: list[dict[str, Any]], gpu: GpuHours | None, tol: float) -> str:
+def render(
+    world: Any, rows: list[dict[str, Any]], gpu: GpuHours | None, tol: float, budget_2d: int
+) -> str:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -504,7 +592,7 @@ def render(world: Any, rows: list[dict[str, Any]], gpu: GpuHours | None, tol: fl
     )
     cols = ["strategy", "reached", "trainings", "SFT steps", "evaluations"]
     cols += ["GPU-h"] if gpu else []
-    cols += ["trainings vs (a)"]
+    cols += ["trainings vs (a)", f"reached in <= {budget_2d / 5:g} trainings"]
     for c in cols:
         table.add_column(c, justify="left" if c == "strategy" else "right")
     for r in rows:
@@ -518,6 +606,7 @@ def render(world: Any, rows: list[dict[str, Any]], gpu: GpuHours | None, tol: fl
             finite = math.isfinite(r["gpu_h"])
             cells.append(f"{'' if finite else '>'}{r['gpu_h'] if finite else r['gpu_h_spent']:.0f}")
         cells.append(f"{r['ratio']:.2f}" if math.isfinite(r["ratio"]) else "n/a")
+        cells.append(f"{r['reached_fifth']}/{r['seeds']}")
         table.add_row(*map(escape, cells))
     console = Console(width=160, record=True, file=sys.stdout)
     console.print(table)
@@ -525,23 +614,41 @@ def render(world: Any, rows: list[dict[str, Any]], gpu: GpuHours | None, tol: fl
         f"True peak T_eff {world.peak_t_eff:.3f}; every point whose true score is within one "
         f"noise sd ({world.noise_sd:.2g}) of the best has T_eff in [{world.band[0]:.2f}, "
         f"{world.band[1]:.2f}]"
-        + ("; observations are noisy (binomial), so a single evaluation cannot tell apart "
-           "points inside that band." if world.noisy else "; the toy's objective is exact.")
-    ]  # fmt: skip
+        + (
+            "; observations are noisy (binomial), so a single evaluation cannot tell apart "
+            "points inside that band."
+            if world.noisy
+            else "; the toy's objective is exact."
+        )
+        + world.note
+    ]
     if gpu:
         lines.append(gpu.describe())
     lines.append(
         "> : fewer than half the seeds reached the target within the budget (shown: the median "
-        "spend of the whole budget, a lower bound); n/a: no finite median to compare."
+        "spend of the whole budget, a lower bound); n/a: no finite median to compare. Last "
+        f"column: seeds that met the target within 1/5 of (a)'s budget of {budget_2d} trainings."
     )
     for line in lines:
         console.print(line, soft_wrap=True)
     return console.export_text()
 
 
-def run_world(world_name: str, seeds: Sequence[int], sizes: Sizes, tol: float,
-              strategies: Sequence[str], toy_sequences: int, toy_steps: int, checkpoints: int,
-              progress: bool = True) -> tuple[Any, dict[str, list[dict[str, Any]]]]:  # fmt: skip
+Runs = dict[str, list[dict[str, Any]]]
+
+
+def run_world(
+    world_name: str,
+    seeds: Sequence[int],
+    sizes: Sizes,
+    tol: float,
+    strategies: Sequence[str],
+    toy_sequences: int,
+    toy_steps: int,
+    checkpoints: int,
+    progress: bool = True,
+    paper_samples: int | None = None,
+) -> tuple[Any, Runs]:
     """Run every strategy on every seed of one world; returns the world and per-seed results."""
     runs: dict[str, list[dict[str, Any]]] = {s: [] for s in strategies}
     world: Any = None
@@ -550,7 +657,7 @@ def run_world(world_name: str, seeds: Sequence[int], sizes: Sizes, tol: float,
         if world_name == "toy":
             world = ToyWorld(seed, toy_sequences, toy_steps, checkpoints)
         else:
-            world = PaperWorld(sft_steps=2500, checkpoints=checkpoints)
+            world = PaperWorld(2500, checkpoints, observe_samples=paper_samples)
         for name in strategies:
             bar.set_postfix_str(f"seed {seed} {name}")
             runs[name].append(run_strategy(name, world, sizes, seed, tol).result())
@@ -574,6 +681,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--checkpoints", type=int, default=4, help="SFT chunks (pruning steps)")
     parser.add_argument("--toy-sequences", type=int, default=10_000, help="samples per student")
     parser.add_argument("--toy-steps", type=int, default=100, help="Adam steps per toy student")
+    parser.add_argument(
+        "--paper-samples",
+        type=int,
+        default=None,
+        help="diagnostic: samples per observed evaluation in the paper world (default 1310)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     worlds = [w for w in args.worlds.split(",") if w]
@@ -584,8 +697,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for s in strategies:
         if s not in STRATEGIES:
             parser.exit(2, f"--strategies: expected some of {','.join(STRATEGIES)}, got {s!r}\n")
-    for key in ("toy_seeds", "paper_seeds", "trials_2d", "outer_trials", "toy_sequences",
-                "toy_steps"):  # fmt: skip
+    for key in (
+        "toy_seeds",
+        "paper_seeds",
+        "trials_2d",
+        "outer_trials",
+        "toy_sequences",
+        "toy_steps",
+    ):
         if getattr(args, key) < 1:
             parser.exit(2, f"--{key.replace('_', '-')}: expected >= 1, got {getattr(args, key)}\n")
     if args.checkpoints < 2 or args.toy_steps < args.checkpoints:
@@ -594,17 +713,28 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         parser.exit(
             2, f"--inner-budget: expected >= 5 (5 coarse points), got {args.inner_budget}\n"
         )
-    sizes = Sizes(args.trials_2d, args.grid_t_train, args.grid_t_eval, args.outer_trials,
-                  args.inner_budget)  # fmt: skip
+    sizes = Sizes(
+        args.trials_2d, args.grid_t_train, args.grid_t_eval, args.outer_trials, args.inner_budget
+    )
     torch.set_num_threads(1)  # a 9x16 logit table: threads only add contention
     out: dict[str, Any] = {}
     for w in worlds:
         seeds = range(args.toy_seeds if w == "toy" else args.paper_seeds)
-        world, runs = run_world(w, seeds, sizes, args.tol, strategies, args.toy_sequences,
-                                args.toy_steps, args.checkpoints, not args.no_progress)  # fmt: skip
+        world, runs = run_world(
+            w,
+            seeds,
+            sizes,
+            args.tol,
+            strategies,
+            args.toy_sequences,
+            args.toy_steps,
+            args.checkpoints,
+            not args.no_progress,
+            args.paper_samples,
+        )
         gpu = GpuHours() if w == "paper" else None
-        rows = summarise(runs, gpu)
-        text = render(world, rows, gpu, args.tol)
+        rows = summarise(runs, gpu, args.trials_2d)
+        text = render(world, rows, gpu, args.tol, args.trials_2d)
         out[w] = {"rows": rows, "runs": runs, "text": text, "peak_t_eff": world.peak_t_eff}
     return out
 
