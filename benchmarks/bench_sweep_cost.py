@@ -141,7 +141,7 @@ class ToyWorld:
                 self.teacher, [Decoding(t_train, 0, 1.0)], self.n_sequences, gen
             )
             counts = toy.visited_counts(seqs)
-            lr = 0.1  # conf/training/sgd.yaml
+            lr = 0.1  # conf/training/sgd.yaml: training.sgd.learning_rate
             per_chunk = max(1, self.sft_steps // self.checkpoints)
             student, out = self.teacher, []
             for _ in range(self.checkpoints):
@@ -679,8 +679,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--outer-trials", type=int, default=8)
     parser.add_argument("--inner-budget", type=int, default=8)
     parser.add_argument("--checkpoints", type=int, default=4, help="SFT chunks (pruning steps)")
-    parser.add_argument("--toy-sequences", type=int, default=10_000, help="samples per student")
-    parser.add_argument("--toy-steps", type=int, default=100, help="Adam steps per toy student")
+    parser.add_argument(
+        "--toy-sequences",
+        type=int,
+        default=10_000,
+        help="sampled sequences per toy student (the toy preset: 50,000; fewer keep it short)",
+    )
+    parser.add_argument(
+        "--toy-steps",
+        type=int,
+        default=100,
+        help="Adam steps per toy student (the preset: 400; the fit is converged by 100)",
+    )
     parser.add_argument(
         "--paper-samples",
         type=int,
