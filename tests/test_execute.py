@@ -396,3 +396,20 @@ def test_bad_settings_are_rejected_before_starting():
         Executor(workers=0)
     with pytest.raises(RuntimeError, match="context manager"):
         Executor(workers=1).run(ECHO, ECHO_CODE)
+
+
+def test_a_judge_stuck_in_test_code_is_replaced():
+    # The trusted test loops as long as the candidate says: the wall clock still ends the run,
+    # and the next job gets a fresh judge.
+    loop = Problem(
+        "loop",
+        "q",
+        HUMANEVAL,
+        starter_code="def n():\n",
+        entry_point="n",
+        test_code="def check(candidate):\n    for _ in range(candidate()):\n        pass\n",
+    )
+    with Executor(workers=1, timeout_s=0.3) as ex:
+        assert ex.run(loop, "    return 10 ** 12\n").status == TIMEOUT
+        assert ex.run(loop, "    return 3\n").status == PASSED
+        assert_healthy(ex)

@@ -37,19 +37,29 @@ class _Server:
     """One sandbox server process and its pipes (used by one worker thread at a time)."""
 
     def __init__(self, config: dict[str, Any], python: str) -> None:
+        import json
+
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"}
-        self.proc = subprocess.Popen(
-            [python, "-I", SERVER, __import__("json").dumps(config)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            close_fds=True,
-        )
+        tests_r, self.tests_w = os.pipe()  # HumanEval tests: read by the server's judge only
+        try:
+            self.proc = subprocess.Popen(
+                [python, "-I", SERVER, json.dumps({**config, "tests_fd": tests_r})],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                close_fds=True,
+                pass_fds=(tests_r,),
+            )
+        finally:
+            os.close(tests_r)
         self.isolation: dict[str, Any] = self.recv()
 
     def send(self, message: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
         wire.write_message(self.proc.stdin.fileno(), message)
+
+    def send_tests(self, message: dict[str, Any]) -> None:
+        wire.write_message(self.tests_w, message)
 
     def recv(self) -> Any:
         assert self.proc.stdout is not None
@@ -59,6 +69,7 @@ class _Server:
         return message
 
     def close(self) -> None:
+        os.close(self.tests_w)
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
                 stream.close()
@@ -260,7 +271,7 @@ class Executor:
         program = problem.starter_code + code + "\n"
         job = {"kind": _HUMANEVAL, "program": program, "entry_point": problem.entry_point}
         server.send({**job, "timeout": self.timeout_s})
-        server.send({"prompt": problem.starter_code, "test_code": problem.test_code})
+        server.send_tests({"prompt": problem.starter_code, "test_code": problem.test_code})
         end = server.recv()
         if end["outcome"] == "timeout":
             return ExecutionResult(TIMEOUT, None, detail="wall-clock timeout", tests_run=1)

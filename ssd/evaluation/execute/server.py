@@ -97,6 +97,7 @@ def setup(cfg: dict[str, Any]) -> dict[str, Any]:
         if pid:  # the process the pool started: it only waits for PID 1 of the namespace
             os.close(_pool_in)
             os.close(_pool_out)
+            os.close(cfg["tests_fd"])
             _, status = os.waitpid(pid, 0)
             os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -146,12 +147,13 @@ def setup(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _kill_descendants() -> None:
-    """SIGKILL every remaining descendant and reap it (we are their subreaper / PID 1)."""
+    """SIGKILL every remaining descendant but the judge, and reap it (we are their subreaper,
+    PID 1 of the namespace)."""
     path = f"/proc/self/task/{os.getpid()}/children"
     for _ in range(10_000):
         try:
             with open(path) as f:
-                pids = [int(p) for p in f.read().split()]
+                pids = [int(p) for p in f.read().split() if int(p) != _judge_pid]
         except OSError:
             pids = []
         if not pids:
@@ -161,12 +163,11 @@ def _kill_descendants() -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        try:
-            os.waitpid(-1, 0)
-            while os.waitpid(-1, os.WNOHANG)[0]:
+        for pid in pids:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
                 pass
-        except ChildProcessError:
-            pass
 
 
 def _fork_child(cfg: dict[str, Any], job: dict[str, Any], workdir: str, fds: list[int]) -> int:
@@ -335,66 +336,116 @@ def _judge(job: dict[str, Any], test: dict[str, Any], results: Any, calls: int) 
     return {"status": verdict.PASSED}
 
 
-def _run_humaneval(
-    cfg: dict[str, Any], job: dict[str, Any], workdir: str, io_fds: list[int]
-) -> dict[str, Any]:
-    start = time.monotonic()
-    result_r, result_w = os.pipe2(os.O_CLOEXEC)
-    call_r, call_w = os.pipe2(os.O_CLOEXEC)
-    verdict_r, verdict_w = os.pipe2(os.O_CLOEXEC)
-    judge = os.fork()
-    if judge == 0:  # trusted judge: reads the tests (never seen by the server), then judges
+_judge_pid = 0
+_judge_sock: Any = None
+
+
+def _start_judge(cfg: dict[str, Any]) -> None:
+    """Fork the long-lived trusted judge. It alone reads the pool's tests pipe, so test code and
+    expected values never enter the server's memory (and so never the memory of a candidate
+    forked from it; children close every fd above 4 before running anything)."""
+    global _judge_pid, _judge_sock
+    import socket
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
         code = 1
         try:
-            os.close(verdict_r)
-            os.close(result_w)
-            os.close(call_r)
-            test = wire.read_message(_pool_in)
-            os.write(verdict_w, b"k")
-            results = open(result_r, "rb", closefd=False)
-            judged = _judge(job, test, results, call_w)
-            os.write(verdict_w, json.dumps(judged).encode())
+            ours.close()
+            libc_prctl = _libc.prctl
+            libc_prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            os.close(_pool_in)
+            os.close(_pool_out)
+            _serve_judge(theirs, cfg["tests_fd"])
             code = 0
         finally:
             os._exit(code)
-    os.close(verdict_w)
-    if os.read(verdict_r, 1) != b"k":  # the judge died before taking the tests: stream unsure
-        os.waitpid(judge, 0)
-        raise ConnectionError("judge died before reading the tests")
+    theirs.close()
+    _judge_pid, _judge_sock = pid, ours
+
+
+def _serve_judge(sock: Any, tests_fd: int) -> None:
+    """The judge's loop: per job, the child's channel fds come from the server, the tests from
+    the pool; the verdict goes back to the server."""
+    import socket
+
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 2)
+        except OSError:
+            return
+        if not data:
+            return
+        job = json.loads(data)
+        test = wire.read_message(tests_fd)
+        results_fd, calls_fd = fds
+        results = open(results_fd, "rb")
+        try:
+            judged = _judge(job, test, results, calls_fd)
+        finally:
+            results.close()
+            os.close(calls_fd)
+        sock.send(json.dumps(judged).encode())
+
+
+def _run_humaneval(
+    cfg: dict[str, Any], job: dict[str, Any], workdir: str, io_fds: list[int]
+) -> dict[str, Any]:
+    import socket
+
+    start = time.monotonic()
+    if not _judge_pid:
+        _start_judge(cfg)
+    result_r, result_w = os.pipe2(os.O_CLOEXEC)
+    call_r, call_w = os.pipe2(os.O_CLOEXEC)
     pid = _fork_child(cfg, job, workdir, [*io_fds, result_w, call_r])
+    socket.send_fds(
+        _judge_sock, [json.dumps({"entry_point": job["entry_point"]}).encode()], [result_r, call_w]
+    )
     for fd in (result_r, result_w, call_r, call_w):
         os.close(fd)
     deadline = start + job["timeout"]
-    chunks: list[bytes] = []
-    outcome = ""
+    outcome, data = "", b""
     poller = select.poll()
-    poller.register(verdict_r, select.POLLIN)
+    poller.register(_judge_sock.fileno(), select.POLLIN)
     while not outcome:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             outcome = "timeout"
             break
         if poller.poll(remaining * 1000):
-            data = os.read(verdict_r, 1 << 16)
-            if not data:
-                outcome = "judged"
-            chunks.append(data)
+            data = _judge_sock.recv(1 << 20)
+            if not data:  # the judge died: the tests stream may be out of step
+                raise ConnectionError("the judge died")
+            outcome = "judged"
     reply: dict[str, Any] = {"type": "end", "outcome": outcome, "tests_done": 0}
     _end_child(pid, io_fds, reply)
-    try:
-        os.kill(judge, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    os.waitpid(judge, 0)
     _kill_descendants()
-    os.close(verdict_r)
+    if outcome == "timeout":  # the child is gone: the judge answers at once unless it is stuck
+        if poller.poll(2000):
+            _judge_sock.recv(1 << 20)
+        else:
+            _stop_judge()
     reply["wall"] = time.monotonic() - start
     if outcome == "judged":
         try:
-            reply["judge"] = json.loads(b"".join(chunks))
+            reply["judge"] = json.loads(data)
         except ValueError:
             reply["judge"] = {"gone": "the judge failed"}
     return reply
+
+
+def _stop_judge() -> None:
+    """Kill a judge stuck in test code (it had read its tests); the next job forks a new one."""
+    global _judge_pid
+    try:
+        os.kill(_judge_pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(_judge_pid, 0)
+    _judge_sock.close()
+    _judge_pid = 0
 
 
 # -- STDIN / FUNCTIONAL: relay raw outputs to the pool, which compares
@@ -500,12 +551,17 @@ def _run_tests(
 
 def main(cfg: dict[str, Any]) -> None:
     isolation = setup(cfg)
+    _start_judge(cfg)  # the server keeps the tests fd only to hand it to a replacement judge
     wire.write_message(_pool_out, isolation)
     while True:
         job = wire.read_message(_pool_in)
         if job is None:
             break
-        wire.write_message(_pool_out, run_job(cfg, job))
+        try:
+            reply = run_job(cfg, job)
+        except ConnectionError:
+            sys.exit(3)  # PID 1 exits: the kernel kills the rest of the namespace
+        wire.write_message(_pool_out, reply)
     if cfg["sandbox_root"] != fsview.SANDBOX_DIR:  # a folder on the shared /tmp: remove it
         shutil.rmtree(cfg["sandbox_root"], ignore_errors=True)
 
