@@ -23,8 +23,9 @@ Why not bubblewrap: Debian 12 has it (0.8.0) but not installed by default, so CI
 apt step; it would build the same root (it is one exec per server, so it would cost about the
 same); doing it in-process keeps the server a single ``python -I`` process, needs nothing beyond
 the standard library and ctypes, and lets the server keep running its trusted judge inside the
-same view. Cost, measured under load on the 2-core dev VM: building the root and pivoting
-takes about 2-4 ms per server, once; nothing per candidate.
+same view. Cost, measured on the shared 2-core dev VM under load (load average ~10): building
+the root and pivoting takes 20-45 ms per server, once (the whole server start with namespaces,
+judge and preloads: about 0.5 s); nothing per candidate.
 """
 
 from __future__ import annotations

