@@ -57,8 +57,16 @@ def executor():
         yield ex
 
 
-def sandbox_processes(ex: Executor) -> list[int]:
-    """Pids of live (non-zombie) processes running as one of the executor's sandbox uids."""
+def sandbox_processes(ex: Executor, settle_s: float = 2.0) -> list[int]:
+    """Pids of live (non-zombie) processes running as one of the executor's sandbox uids, after
+    at most ``settle_s`` for killed ones to go (a server answers before it reaps the child)."""
+    deadline = time.monotonic() + settle_s
+    while (found := _sandbox_processes(ex)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return found
+
+
+def _sandbox_processes(ex: Executor) -> list[int]:
     uids = {str(u) for u in ex.sandbox_uids}
     found = []
     for entry in os.listdir("/proc"):

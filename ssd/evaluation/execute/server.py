@@ -498,6 +498,24 @@ def _run_humaneval(
                 raise ConnectionError("the judge died")
             outcome = "judged"
     reply: dict[str, Any] = {"type": "end", "outcome": outcome, "tests_done": 0}
+    judged: Any = None
+    if outcome == "judged":
+        try:
+            judged = json.loads(data)
+        except ValueError:
+            judged = {"gone": "the judge failed"}
+        reply["judge"] = judged
+    if isinstance(judged, dict) and ("status" in judged or "message" in judged):
+        # Decided without the child's exit status: kill it and answer the pool at once, so the
+        # pool prepares the next job while this one is reaped and cleaned up.
+        for target in (-pid, pid):
+            try:
+                os.kill(target, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        reply["wall"] = time.monotonic() - start
+        wire.write_message(_pool_out, reply)
+        reply = {**reply, "sent": True}
     _end_child(pid, io_fds, reply)
     _kill_descendants()
     if outcome == "timeout":  # the child is gone: the judge answers at once unless it is stuck
@@ -505,12 +523,7 @@ def _run_humaneval(
             _judge_sock.recv(1 << 20)
         else:
             _stop_judge()
-    reply["wall"] = time.monotonic() - start
-    if outcome == "judged":
-        try:
-            reply["judge"] = json.loads(data)
-        except ValueError:
-            reply["judge"] = {"gone": "the judge failed"}
+    reply.setdefault("wall", time.monotonic() - start)
     return reply
 
 
@@ -602,6 +615,16 @@ def _run_tests(
             if len(buffer) > 2 * cap + 4096:
                 outcome = "overflow"
     reply: dict[str, Any] = {"type": "end", "tests_done": 0}
+    if outcome == "stopped":  # the pool has decided: answer first, reap and clean up after
+        for target in (-pid, pid):
+            try:
+                os.kill(target, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        early = {**reply, "outcome": outcome, "tests_done": tests_done, "message": final}
+        early["wall"] = time.monotonic() - start
+        wire.write_message(_pool_out, early)
+        reply["sent"] = True
     _end_child(pid, io_fds, reply)
     _kill_descendants()
     if outcome == "exited":  # what the child wrote just before it exited
@@ -639,7 +662,8 @@ def main(cfg: dict[str, Any]) -> None:
             reply = run_job(cfg, job)
         except ConnectionError:
             sys.exit(3)  # PID 1 exits: the kernel kills the rest of the namespace
-        wire.write_message(_pool_out, reply)
+        if not reply.get("sent"):
+            wire.write_message(_pool_out, reply)
     if cfg["sandbox_root"] != fsview.SANDBOX_DIR:  # a folder on the shared /tmp: remove it
         shutil.rmtree(cfg["sandbox_root"], ignore_errors=True)
 
