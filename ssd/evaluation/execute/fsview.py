@@ -145,7 +145,10 @@ def build_root(libc: ctypes.CDLL, size_bytes: int) -> dict[str, Any]:
     _check(libc.umount2(b"/.old-root", _MNT_DETACH), libc, "detach the old root")
     os.rmdir("/.old-root")
     # The root tmpfs itself read-only: the writable places are the folders' own tmpfs below.
-    for path in ("/tmp", "/dev/shm", SANDBOX_DIR):
+    writable = ["/dev/shm", SANDBOX_DIR]
+    if not any(_under(p, ["/tmp"]) for p in bound):  # an interpreter under /tmp stays visible
+        writable.append("/tmp")
+    for path in writable:
         mode = 0o711 if path == SANDBOX_DIR else 0o1777
         opts = f"mode={mode:o},size={size_bytes},nr_inodes=65536".encode()
         _check(mount(b"tmpfs", path.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, opts), libc, path)
