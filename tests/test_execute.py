@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from test_hostile import VENV_PLACES, venv_python
 
 from ssd.benchmarks.base import FUNCTIONAL, HUMANEVAL, STDIN, Problem, TestCase
 from ssd.evaluation.execute import (
@@ -51,9 +52,14 @@ def expect(output: str) -> Problem:
     return Problem("expect", "q", STDIN, tests=[TestCase("", output, STDIN)])
 
 
-@pytest.fixture(scope="module")
-def executor():
-    with Executor(workers=2, timeout_s=0.5, memory_mb=256, max_output_bytes=1 << 20) as ex:
+@pytest.fixture(scope="module", params=VENV_PLACES)
+def executor(request, tmp_path_factory):
+    """Today's suite, like the hostile one, from a venv in a root-only and a world-readable
+    folder."""
+    python = venv_python(request.param, tmp_path_factory)
+    with Executor(
+        workers=2, timeout_s=0.5, memory_mb=256, max_output_bytes=1 << 20, python=python
+    ) as ex:
         yield ex
 
 

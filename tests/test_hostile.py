@@ -76,21 +76,28 @@ def world_readable_python() -> str:
     return sys._base_executable  # type: ignore[attr-defined]
 
 
-@pytest.fixture(scope="module", params=["root-only", "world-readable"])
-def executor(request, tmp_path_factory):
-    os.environ["SSD_TEST_SECRET"] = SECRET  # what a candidate must not find in any environ
-    folder = tmp_path_factory.mktemp(request.param) / "venv-home"
-    folder.mkdir(mode=0o700 if request.param == "root-only" else 0o755)
-    if request.param == "root-only":
+VENV_PLACES = ["root-only", "world-readable"]
+
+
+def venv_python(place: str, tmp_path_factory) -> str:
+    """A venv's interpreter in a root-only (0700) or a world-readable folder."""
+    folder = tmp_path_factory.mktemp(place) / "venv-home"
+    folder.mkdir(mode=0o700 if place == "root-only" else 0o755)
+    if place == "root-only":
         folder.parent.chmod(0o700)
         base = sys._base_executable  # type: ignore[attr-defined]
     else:
         for parent in (folder.parent, folder.parent.parent):
             parent.chmod(0o755)
         base = world_readable_python()
-    python = make_venv(folder / "venv", base)
+    return make_venv(folder / "venv", base)
+
+
+@pytest.fixture(scope="module", params=VENV_PLACES)
+def executor(request, tmp_path_factory):
+    os.environ["SSD_TEST_SECRET"] = SECRET  # what a candidate must not find in any environ
+    python = venv_python(request.param, tmp_path_factory)
     with Executor(workers=2, timeout_s=2.0, memory_mb=512, python=python) as ex:
-        ex.kind = request.param  # type: ignore[attr-defined]
         yield ex
 
 
