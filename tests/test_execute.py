@@ -1,7 +1,9 @@
 """The sandbox: verdicts, and hostile programs contained while the evaluator and host stay intact.
 
-Run: ``pytest tests/test_execute.py -q`` (about 10 s on 2 cores; needs Linux, root for the
-uid/namespace checks, which skip elsewhere).
+Every test using the ``executor`` fixture runs twice: servers started from a venv in a root-only
+folder and from one in a world-readable folder (``tests/test_hostile.py`` has the newer hostile
+cases). Run: ``pytest tests/test_execute.py -q`` (about 20 s on 2 cores under load; needs Linux,
+root for the uid/namespace checks, which skip elsewhere).
 """
 
 from __future__ import annotations
