@@ -114,6 +114,8 @@ def setup(cfg: dict[str, Any]) -> dict[str, Any]:
             iso["view"] = fsview.build_root(libc, size)
             iso["view"]["build_ms"] = round((time.perf_counter() - start) * 1000, 2)
             iso["filesystem"] = iso["private_tmp"] = True
+            if iso["view"]["proc"] == "visible":
+                notes.append("/proc mounted without hidepid: candidates see the server's pids")
         except OSError as exc:
             notes.append(f"filesystem view not built: {exc}")
     if iso["filesystem"]:
