@@ -26,10 +26,11 @@ from collections.abc import Sequence
 from typing import Any
 
 if __package__:
-    from . import codec, seccomp
+    from . import codec, seccomp, wire
 else:  # loaded by the sandbox server as a top-level module
     import codec  # type: ignore[no-redef]
     import seccomp  # type: ignore[no-redef]
+    import wire  # type: ignore[no-redef]
 
 VERDICT_FD, CONTROL_FD = 3, 4
 HUMANEVAL, STDIN, FUNCTIONAL = "humaneval", "stdin", "functional"
@@ -49,8 +50,9 @@ prelude_namespace: dict[str, Any] = {}  # LCB_PRELUDE run once by the server; ch
 
 
 def enter(cfg: dict[str, Any], workdir: str, fds: Sequence[int], libc: Any) -> None:
-    """Trusted set-up in the freshly forked child. ``fds`` become 0, 1, 2 (stdin, stdout,
-    stderr), 3 (results, write) and 4 (calls / go-on, read)."""
+    """Trusted set-up in the freshly forked child, before its job exists (the server forks the
+    next child while the pool is busy). ``fds`` become 0, 1, 2 (stdin, stdout, stderr),
+    3 (results, write) and 4 (the job, then calls / go-ons, read)."""
     import fcntl
     import resource
 
@@ -62,9 +64,7 @@ def enter(cfg: dict[str, Any], workdir: str, fds: Sequence[int], libc: Any) -> N
     os.closerange(len(high), 1 << 16)
     os.chdir(workdir)
     os.umask(0o077)
-    cpu = math.ceil(cfg["timeout"] * max(1, cfg["n_tests"])) + 1
     limits = {
-        resource.RLIMIT_CPU: (cpu, cpu + 1),
         resource.RLIMIT_AS: (cfg["memory_bytes"],) * 2,
         resource.RLIMIT_FSIZE: (cfg["max_output_bytes"],) * 2,
         resource.RLIMIT_NOFILE: (cfg["max_open_files"],) * 2,
@@ -74,6 +74,25 @@ def enter(cfg: dict[str, Any], workdir: str, fds: Sequence[int], libc: Any) -> N
         limits[resource.RLIMIT_NPROC] = (cfg["max_processes"],) * 2
     for which, value in limits.items():
         resource.setrlimit(which, value)
+    os.environ.clear()
+    os.environ.update(cfg["env"])
+    sys.stdin = io.TextIOWrapper(open(0, "rb", closefd=False), encoding="utf-8")
+    sys.stdout = io.TextIOWrapper(open(1, "wb", closefd=False), encoding="utf-8")
+    sys.stderr = io.TextIOWrapper(open(2, "wb", closefd=False), encoding="utf-8")
+    # The originals point at the server's pipes: code that restores them must get ours.
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr  # type: ignore[misc]
+
+
+def receive_job(cfg: dict[str, Any], libc: Any) -> dict[str, Any]:
+    """Wait for the job on fd 4, cap CPU time, then drop every privilege: capability bounding
+    set, uid, NO_NEW_PRIVS, seccomp. Nothing of the candidate has run before this returns."""
+    import resource
+
+    job = wire.read_message(CONTROL_FD)
+    if not isinstance(job, dict):
+        os._exit(0)
+    cpu = math.ceil(job["timeout"] * max(1, len(job.get("inputs", [])))) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     if cfg["drop_uid"]:
         for cap in range(cfg["cap_last"] + 1):  # no capability can come back through exec
             libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)
@@ -85,13 +104,7 @@ def enter(cfg: dict[str, Any], workdir: str, fds: Sequence[int], libc: Any) -> N
         os._exit(121)
     if cfg.get("seccomp") and not seccomp.install(libc, cfg["seccomp"]):
         os._exit(122)
-    os.environ.clear()
-    os.environ.update(cfg["env"])
-    sys.stdin = io.TextIOWrapper(open(0, "rb", closefd=False), encoding="utf-8")
-    sys.stdout = io.TextIOWrapper(open(1, "wb", closefd=False), encoding="utf-8")
-    sys.stderr = io.TextIOWrapper(open(2, "wb", closefd=False), encoding="utf-8")
-    # The originals point at the server's pipes: code that restores them must get ours.
-    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr  # type: ignore[misc]
+    return {**job, "max_output_bytes": cfg["max_output_bytes"]}
 
 
 def _send(message: dict[str, Any]) -> None:

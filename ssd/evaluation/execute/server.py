@@ -179,16 +179,44 @@ def _kill_descendants() -> None:
                 pass
 
 
-def _fork_child(cfg: dict[str, Any], job: dict[str, Any], workdir: str, fds: list[int]) -> int:
+_spare: dict[str, Any] | None = None
+
+
+def _prepare_spare(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Fork the next candidate process before its job arrives (between jobs, while the pool is
+    busy), so a job starts with one pipe write instead of a fork. It waits as root, having run
+    nothing of a candidate; it drops its privileges when the job comes (``child.receive_job``).
+
+    Its fds: 0-2 memfds, 3 its answers (read by the server or the judge), 4 the job, then calls
+    or go-ons (written by the server, then by the judge)."""
+    workdir = tempfile.mkdtemp(dir=cfg["sandbox_root"])
+    if cfg["drop_uid"]:
+        os.chown(workdir, cfg["uid"], cfg["uid"])
+    io_fds = [os.memfd_create(name) for name in ("stdin", "stdout", "stderr")]
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    in_r, in_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:  # the candidate: never returns into the server loop
         try:
-            limits = {**cfg, "timeout": job["timeout"], "n_tests": len(job.get("inputs", []))}
-            child.enter(limits, workdir, fds, _libc)
-            child.run({**job, "max_output_bytes": cfg["max_output_bytes"]})
+            child.enter(cfg, workdir, [*io_fds, out_w, in_r], _libc)
+            child.run(child.receive_job(cfg, _libc))
         finally:
             os._exit(0)
-    return pid
+    os.close(out_w)
+    os.close(in_r)
+    return {"pid": pid, "workdir": workdir, "io_fds": io_fds, "out_r": out_r, "in_w": in_w}
+
+
+def _take_spare(cfg: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    """The spare candidate process, sent ``job``."""
+    global _spare
+    spare = _spare or _prepare_spare(cfg)
+    _spare = None
+    try:
+        wire.write_message(spare["in_w"], job)
+    except OSError:  # it died while waiting: the run reports how it ended
+        pass
+    return spare
 
 
 def _end_child(pid: int, io_fds: list[int], reply: dict[str, Any]) -> None:
@@ -208,18 +236,16 @@ def _end_child(pid: int, io_fds: list[int], reply: dict[str, Any]) -> None:
 
 def run_job(cfg: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     """Run one job; returns the final ``{"type": "end", ...}`` reply for the pool."""
-    workdir = tempfile.mkdtemp(dir=cfg["sandbox_root"])
-    if cfg["drop_uid"]:
-        os.chown(workdir, cfg["uid"], cfg["uid"])
-    io_fds = [os.memfd_create(name) for name in ("stdin", "stdout", "stderr")]
+    start = time.monotonic()
+    spare = _take_spare(cfg, job)
     try:
         if job["kind"] == child.HUMANEVAL:
-            return _run_humaneval(cfg, job, workdir, io_fds)
-        return _run_tests(cfg, job, workdir, io_fds)
+            return _run_humaneval(cfg, job, spare, start)
+        return _run_tests(cfg, job, spare, start)
     finally:
-        for fd in io_fds:
+        for fd in spare["io_fds"]:
             os.close(fd)
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(spare["workdir"], ignore_errors=True)
         if cfg["sandbox_root"] == fsview.SANDBOX_DIR:  # private /tmp and /dev/shm: empty them
             fsview.empty_folder("/tmp")
             fsview.empty_folder("/dev/shm")
@@ -470,21 +496,17 @@ def _serve_judge(sock: Any, tests_fd: int) -> None:
 
 
 def _run_humaneval(
-    cfg: dict[str, Any], job: dict[str, Any], workdir: str, io_fds: list[int]
+    cfg: dict[str, Any], job: dict[str, Any], spare: dict[str, Any], start: float
 ) -> dict[str, Any]:
     import socket
 
-    start = time.monotonic()
     if not _judge_pid:
         _start_judge(cfg)
-    result_r, result_w = os.pipe2(os.O_CLOEXEC)
-    call_r, call_w = os.pipe2(os.O_CLOEXEC)
-    pid = _fork_child(cfg, job, workdir, [*io_fds, result_w, call_r])
-    socket.send_fds(
-        _judge_sock, [json.dumps({"entry_point": job["entry_point"]}).encode()], [result_r, call_w]
-    )
-    for fd in (result_r, result_w, call_r, call_w):
-        os.close(fd)
+    pid, io_fds = spare["pid"], spare["io_fds"]
+    header = json.dumps({"entry_point": job["entry_point"]}).encode()
+    socket.send_fds(_judge_sock, [header], [spare["out_r"], spare["in_w"]])
+    os.close(spare["out_r"])
+    os.close(spare["in_w"])
     deadline = start + job["timeout"]
     outcome, data = "", b""
     poller = select.poll()
@@ -545,16 +567,12 @@ def _stop_judge() -> None:
 
 
 def _run_tests(
-    cfg: dict[str, Any], job: dict[str, Any], workdir: str, io_fds: list[int]
+    cfg: dict[str, Any], job: dict[str, Any], spare: dict[str, Any], start: float
 ) -> dict[str, Any]:
     cap = cfg["max_output_bytes"]
     n_tests = len(job.get("inputs", []))
-    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    control_read, control_write = os.pipe2(os.O_CLOEXEC)
-    start = time.monotonic()
-    pid = _fork_child(cfg, job, workdir, [*io_fds, write_fd, control_read])
-    os.close(write_fd)
-    os.close(control_read)
+    pid, io_fds = spare["pid"], spare["io_fds"]
+    read_fd, control_write = spare["out_r"], spare["in_w"]
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
@@ -653,8 +671,10 @@ def _run_tests(
 
 
 def main(cfg: dict[str, Any]) -> None:
+    global _spare
     isolation = setup(cfg)
     _start_judge(cfg)  # the server keeps the tests fd only to hand it to a replacement judge
+    _spare = _prepare_spare(cfg)
     wire.write_message(_pool_out, isolation)
     while True:
         job = wire.read_message(_pool_in)
@@ -666,6 +686,7 @@ def main(cfg: dict[str, Any]) -> None:
             sys.exit(3)  # PID 1 exits: the kernel kills the rest of the namespace
         if not reply.get("sent"):
             wire.write_message(_pool_out, reply)
+        _spare = _prepare_spare(cfg)  # the next candidate process, while the pool is busy
     if cfg["sandbox_root"] != fsview.SANDBOX_DIR:  # a folder on the shared /tmp: remove it
         shutil.rmtree(cfg["sandbox_root"], ignore_errors=True)
 
