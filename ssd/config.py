@@ -13,8 +13,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from ssd.backends.vllm_limits import check_vllm_settings
 from ssd.benchmarks import check_options
-from ssd.decoding import Decoding
+from ssd.decoding import TOP_K_TIES, Decoding
 from ssd.prompts import TEMPLATES
 
 BACKENDS = ("toy", "hf", "vllm")
@@ -118,9 +119,18 @@ class SamplingConfig:
     max_tokens: int = 4096
     seed: int = 0
     batch_size: int = 64  # prompts per generate call (hf); shard size for resume
+    # Top-k ties at the k-th logit, for every decoding of the run (ssd.decoding.TOP_K_TIES):
+    # auto: the engine's own rule (hf/toy keep ties, vLLM keeps exactly k); exact: hf as vLLM.
+    top_k_ties: str = "auto"
 
     def __post_init__(self) -> None:
         _require(self.backend in BACKENDS, "sampling.backend", self.backend, f"one of {BACKENDS}")
+        _require(
+            self.top_k_ties in ("auto", *TOP_K_TIES),
+            "sampling.top_k_ties",
+            self.top_k_ties,
+            f"one of auto, {', '.join(TOP_K_TIES)}",
+        )
         _check_decoding("sampling", self.temperature, self.top_k, self.top_p)
         _require(self.n >= 1, "sampling.n", self.n, "a positive count of samples per prompt")
         _require(self.max_tokens >= 1, "sampling.max_tokens", self.max_tokens, "a positive count")
@@ -322,6 +332,11 @@ class RunConfig:
             raise ConfigError(
                 "training.method='sgd' is invalid: expected sft or ideal for HF models"
             )
+
+        if self.sampling.backend == "vllm":  # what the pinned vLLM cannot honour
+            refusal = check_vllm_settings(self)
+            if refusal:
+                raise ConfigError(refusal)
 
     @classmethod
     def from_dictconfig(cls, cfg: DictConfig | dict[str, Any]) -> RunConfig:
