@@ -27,6 +27,7 @@ else:
     vllm = pytest.importorskip("vllm")
 
 from packaging.specifiers import SpecifierSet  # noqa: E402
+from vllm.exceptions import VLLMValidationError  # noqa: E402
 
 from ssd.backends.base import Policy  # noqa: E402
 from ssd.backends.vllm import (  # noqa: E402
@@ -94,7 +95,7 @@ def test_temperatures_outside_vllms_range_never_reach_sampling_params(
     t_product = float(np.prod([d.temperature for d in chain]))
     naive = Decoding(t_product, chain[-1].top_k, chain[-1].top_p)
     if t_product > MAX_TEMPERATURE:  # what the old mapping sent: vLLM's own error
-        with pytest.raises(ValueError, match="temperature"):
+        with pytest.raises(VLLMValidationError, match="temperature must be in"):
             vllm.SamplingParams(**sampling_params_kwargs(naive, n=1, max_tokens=8, seed=0))
     else:  # vLLM silently changes it
         params = vllm.SamplingParams(**sampling_params_kwargs(naive, n=1, max_tokens=8, seed=0))
@@ -108,7 +109,7 @@ def test_temperatures_outside_vllms_range_never_reach_sampling_params(
 
 
 def test_what_we_refuse_is_what_vllm_refuses_or_changes() -> None:
-    with pytest.raises(ValueError, match="n must be 1 when using greedy"):
+    with pytest.raises(VLLMValidationError, match="n must be 1 when using greedy"):
         vllm.SamplingParams(**sampling_params_kwargs(Decoding(0.0), n=2, max_tokens=8, seed=0))
     low = vllm.SamplingParams(**sampling_params_kwargs(Decoding(0.005), n=1, max_tokens=8, seed=0))
     assert low.temperature == MIN_TEMPERATURE
@@ -138,7 +139,7 @@ def test_processor_classes_load_by_name_through_vllms_loaders() -> None:
     )
     validate(good)
     bad = vllm.SamplingParams(temperature=1.0, extra_args={"ssd_pre": "T=2"})
-    with pytest.raises(ValueError, match="ssd_pre"):
+    with pytest.raises(VLLMValidationError, match="ssd_pre"):
         validate(bad)
     # the V1 class is refused by the V2 loader, as vLLM's default runner would
     with pytest.raises(ValueError, match="not a subclass"):
@@ -232,13 +233,13 @@ def test_prompt_and_output_types() -> None:
     ]
 
 
-def test_identity_records_the_installed_vllm() -> None:
-    engine = VLLMBackend(_model_cfg()).identity()["engine"]
+def test_identity_records_the_installed_vllm(tmp_path: Path) -> None:
+    engine = VLLMBackend(_model_cfg(str(tmp_path))).identity()["engine"]
     assert engine["name"] == "vllm" and engine["version"] == vllm.__version__
     assert engine["top_k_ties"] == VLLM_TOP_K_TIES
 
 
-def _model_cfg() -> Any:
+def _model_cfg(path: str = "/nonexistent/model") -> Any:
     from ssd.config import ModelConfig
 
-    return ModelConfig(name="m", path="/nonexistent/model", dtype="bfloat16", device="cuda")
+    return ModelConfig(name="m", path=path, dtype="bfloat16", device="cuda")
