@@ -128,13 +128,26 @@ def vllm_sampler_probs(logits: torch.Tensor, decoding: Decoding) -> tuple[torch.
 
 
 def compare(name: str, want: torch.Tensor, got: torch.Tensor) -> dict[str, Any]:
-    diff = float((want - got).abs().max())
-    mismatch = float(((want > 0) != (got > 0)).any(dim=-1).double().mean())
-    ok = diff <= MAX_PROB_DIFF and mismatch <= MAX_SET_MISMATCH
+    """Distributions over the same logits. Rows [0, half) hold raw logits: the kept sets and
+    probabilities must agree. Rows [half, end) hold logits with exact ties: which of several
+    tied tokens a truncation keeps is each engine's own choice (vLLM's sort is not stable), so
+    there the sorted probabilities must agree (the same distribution up to tied tokens)."""
+    half = len(want) // 2
+    diff = float((want[:half] - got[:half]).abs().max())
+    mismatch = float(((want[:half] > 0) != (got[:half] > 0)).any(dim=-1).double().mean())
+    sorted_diff = float((want.sort(dim=-1).values - got.sort(dim=-1).values).abs().max())
+    ok = diff <= MAX_PROB_DIFF and mismatch <= MAX_SET_MISMATCH and sorted_diff <= MAX_PROB_DIFF
     print(
-        f"   {'ok ' if ok else 'BAD'} {name}: max |dp| {diff:.2e}, kept sets differ {mismatch:.1%}"
+        f"   {'ok ' if ok else 'BAD'} {name}: raw logits max |dp| {diff:.1e}, kept sets differ "
+        f"{mismatch:.1%}; tied logits max |dp| up to ties {sorted_diff:.1e}"
     )
-    return {"name": name, "max_abs_diff": diff, "set_mismatch": mismatch, "ok": ok}
+    return {
+        "name": name,
+        "max_abs_diff": diff,
+        "set_mismatch": mismatch,
+        "max_abs_diff_up_to_ties": sorted_diff,
+        "ok": ok,
+    }
 
 
 def next_token_logits(model_dir: Path, device: str, dtype: torch.dtype) -> torch.Tensor:
@@ -407,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     summary["distributions"] = check_distributions(model_dir, device, dtype)
     done(t)
 
-    t = step("3/4 pipeline: sample -> SFT -> evaluate base, SSD, ideal (isolated stages)")
+    where = "in this process" if args.quick else "isolated stages"
+    t = step(f"3/4 pipeline: sample -> SFT -> evaluate base, SSD, ideal ({where})")
     results = run_pipeline(args, model_dir, work)
     summary["pipeline"] = {
         k: results[k] for k in ("base", "ssd", "ideal", "timings", "training") if k in results
