@@ -4,7 +4,7 @@ Every token is drawn by ``ssd.decoding.chain_logprobs`` + ``sample_from_logprobs
 temperature -> top-k -> top-p), never by HF's warpers, so ``training=ideal`` (``Policy.pre``) works
 here exactly as in the toy backend. Prompts are left-padded; each row stops at a stop token (EOS or
 the model's ``generation_config`` end ids) or at ``max_tokens``.
-Test: ``pytest tests/test_hf_backend.py``; speed: ``python scripts/gpu_check.py --tiny``.
+Test: ``pytest tests/test_hf_backend.py``; speed: ``python scripts/gpu_check.py --dry-run``.
 """
 
 from __future__ import annotations
