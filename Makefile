@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export OMP_NUM_THREADS ?= 2
 export WANDB_SILENT ?= true
 
-.PHONY: help setup demo teff-law toy dashboard test test-all test-integration test-gpu lint format bench bench-sweep clean
+.PHONY: help setup demo teff-law toy dashboard test test-all test-integration test-gpu check-vllm lint format bench bench-sweep clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -55,6 +55,22 @@ test-integration: setup  ## only the CPU end-to-end tests
 
 test-gpu: setup  ## GPU tests (needs CUDA)
 	$(BIN)/pytest -m gpu -q
+
+# The pinned vLLM in its own venv (it brings its own torch and CUDA wheels: gigabytes, so not in CI).
+VLLM_VENV := .venv-vllm
+# The newest release in the vllm extra's range (pyproject.toml); `make check-vllm VLLM_VERSION=0.32.0` checks the oldest.
+VLLM_VERSION ?= 0.33.0
+
+$(VLLM_VENV)-$(VLLM_VERSION)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)-$(VLLM_VERSION)
+	$(VLLM_VENV)-$(VLLM_VERSION)/bin/pip install --quiet --upgrade pip
+	$(VLLM_VENV)-$(VLLM_VERSION)/bin/pip install --quiet 'vllm==$(VLLM_VERSION)'
+	$(VLLM_VENV)-$(VLLM_VERSION)/bin/pip install --quiet -e '.[vllm]' pytest pytest-timeout
+	touch $@
+
+check-vllm: $(VLLM_VENV)-$(VLLM_VERSION)/.installed  ## our vLLM code against the pinned vLLM's real classes, no GPU (own venv, GBs)
+	$(VLLM_VENV)-$(VLLM_VERSION)/bin/python -c "import vllm, torch; print('vllm', vllm.__version__, '| torch', torch.__version__)"
+	SSD_REQUIRE_VLLM=1 $(VLLM_VENV)-$(VLLM_VERSION)/bin/pytest tests/test_vllm_*.py -m "not gpu" -q
 
 lint: setup  ## ruff + mypy
 	$(BIN)/ruff check ssd tests analysis hydra_plugins sweeps scripts benchmarks

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from omegaconf import DictConfig, OmegaConf
 
+from ssd.backends.vllm_limits import check_vllm_settings
 from ssd.benchmarks import check_options
 from ssd.prompts import TEMPLATES, prompt_template
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # torch stays unimported until compute: a bad config fails in
     from ssd.decoding import Decoding
 
 BACKENDS = ("toy", "hf", "vllm")
+TOP_K_TIES_CHOICES = ("auto", "keep", "exact")  # auto + ssd.decoding.TOP_K_TIES (torch-free here)
 TRAINING_METHODS = ("sgd", "sft", "ideal")
 TRACKING_MODES = ("offline", "online", "disabled")
 DATA_NAMES = ("toy", "tinyworld", "jsonl", "parquet", "rstar_seed")
@@ -206,6 +208,9 @@ class SamplingConfig:
     max_tokens: int = 4096
     seed: int = 0
     batch_size: int = 64  # prompts per generate call (hf); shard size for resume
+    # Top-k ties at the k-th logit, for every decoding of the run (ssd.decoding.TOP_K_TIES):
+    # auto: the engine's own rule (hf/toy keep ties, vLLM keeps exactly k); exact: hf as vLLM.
+    top_k_ties: str = "auto"
 
     # batch_size is keyed: each batch's seed is sampling.seed + its offset in the prompt list
     # (ssd.sampling), so another batch size draws other samples.
@@ -219,11 +224,18 @@ class SamplingConfig:
             "max_tokens",
             "seed",
             "batch_size",
+            "top_k_ties",  # also in each backend's identity() (evaluations are keyed by it too)
         )
     )
 
     def __post_init__(self) -> None:
         _require(self.backend in BACKENDS, "sampling.backend", self.backend, f"one of {BACKENDS}")
+        _require(
+            self.top_k_ties in TOP_K_TIES_CHOICES,
+            "sampling.top_k_ties",
+            self.top_k_ties,
+            f"one of {', '.join(TOP_K_TIES_CHOICES)}",
+        )
         _check_decoding("sampling", self.temperature, self.top_k, self.top_p)
         _require(self.n >= 1, "sampling.n", self.n, "a positive count of samples per prompt")
         _require(self.max_tokens >= 1, "sampling.max_tokens", self.max_tokens, "a positive count")
@@ -589,6 +601,11 @@ class RunConfig:
             raise ConfigError(
                 "training.method='sgd' is invalid: expected sft or ideal for HF models"
             )
+
+        if self.sampling.backend == "vllm":  # what the pinned vLLM cannot honour
+            refusal = check_vllm_settings(self)
+            if refusal:
+                raise ConfigError(refusal)
 
     @classmethod
     def from_dictconfig(cls, cfg: DictConfig | dict[str, Any]) -> RunConfig:

@@ -2,6 +2,8 @@
 
 Order is vLLM's: logits / T -> top-k on the tempered distribution -> top-p inside the top-k
 survivors (renormalised; at least one token kept) -> sample. T below 1e-5 means greedy.
+Top-k ties at the k-th logit follow a named rule (``TOP_K_TIES``), so that the hf backend can
+decode by the same rule as the vLLM release it is compared with (``sampling.top_k_ties``).
 
 A *chain* of decodings composes them: ``chain_logprobs(logits, [train, eval])`` first replaces the
 model's distribution by the SSD target (temper at T_train, truncate with rho_train, renormalise)
@@ -19,6 +21,11 @@ from dataclasses import dataclass
 import torch
 
 GREEDY_BELOW = 1e-5
+# What top-k keeps when several logits tie the k-th largest (see ``warp``):
+#   "keep":  every token whose logit equals the k-th one (more than k tokens on a tie);
+#   "exact": exactly k tokens, ties at the boundary broken towards the lower token id.
+# vLLM's rule is stated, per pinned release, in ssd.backends.vllm_limits.VLLM_TOP_K_TIES.
+TOP_K_TIES = ("keep", "exact")
 # Top-p keeps the smallest descending prefix whose mass reaches top_p. A prefix that reaches it
 # only up to float rounding (0.5 + 0.3 vs 0.8) counts as reaching it.
 TOP_P_TOLERANCE = 1e-7
@@ -54,12 +61,19 @@ def _sorted_desc(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.gather(logits, -1, order), order
 
 
-def warp(logits: torch.Tensor, decoding: Decoding) -> torch.Tensor:
+def check_top_k_ties(rule: str) -> str:
+    if rule not in TOP_K_TIES:
+        raise ValueError(f"top_k_ties={rule!r} is invalid: expected one of {', '.join(TOP_K_TIES)}")
+    return rule
+
+
+def warp(logits: torch.Tensor, decoding: Decoding, top_k_ties: str = "keep") -> torch.Tensor:
     """Apply one decoding to logits over the last dimension.
 
     Args:
         logits: unnormalised log-probabilities, any leading shape; ``-inf`` marks excluded tokens.
         decoding: temperature, top-k and top-p, applied in vLLM's order.
+        top_k_ties: "keep" every token tying the k-th logit, or keep "exact"ly k (lower ids win).
 
     Returns:
         Log-probabilities of the same shape; ``-inf`` outside the retained set. Rows sum to one.
@@ -75,9 +89,11 @@ def warp(logits: torch.Tensor, decoding: Decoding) -> torch.Tensor:
     vocab = logits.shape[-1]
     keep = torch.isfinite(sorted_logits)
     if decoding.top_k > 0 and decoding.top_k < vocab:
-        # vLLM keeps every token whose logit ties the k-th one.
-        kth = sorted_logits[..., decoding.top_k - 1 : decoding.top_k]
-        keep &= sorted_logits >= kth
+        if check_top_k_ties(top_k_ties) == "keep":
+            kth = sorted_logits[..., decoding.top_k - 1 : decoding.top_k]
+            keep &= sorted_logits >= kth
+        else:  # the stable sort put the lower ids first among ties
+            keep[..., decoding.top_k :] = False
     if decoding.top_p < 1.0:
         masked = sorted_logits.masked_fill(~keep, float("-inf"))
         probs = torch.softmax(masked, dim=-1)
@@ -89,7 +105,9 @@ def warp(logits: torch.Tensor, decoding: Decoding) -> torch.Tensor:
     return torch.empty_like(sorted_out).scatter(-1, order, sorted_out)
 
 
-def chain_logprobs(logits: torch.Tensor, decodings: Sequence[Decoding]) -> torch.Tensor:
+def chain_logprobs(
+    logits: torch.Tensor, decodings: Sequence[Decoding], top_k_ties: str = "keep"
+) -> torch.Tensor:
     """Apply decodings one after the other (ideal SSD student: ``[train, eval]``).
 
     Each step sees the previous step's log-probabilities as its logits, so tempering composes
@@ -99,7 +117,7 @@ def chain_logprobs(logits: torch.Tensor, decodings: Sequence[Decoding]) -> torch
         return torch.log_softmax(logits.to(torch.float64), dim=-1)
     out = logits
     for decoding in decodings:
-        out = warp(out, decoding)
+        out = warp(out, decoding, top_k_ties)
     return out
 
 

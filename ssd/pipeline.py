@@ -11,7 +11,6 @@ Test: ``pytest tests/test_pipeline.py``.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -28,6 +27,7 @@ from ssd.evaluation.stage import evaluate
 from ssd.prompts import asks_for_fenced_code
 from ssd.records import RESULTS_FILE, Prompt
 from ssd.sampling import load_samples, sample
+from ssd.stage_process import run_in_process
 from ssd.training import train
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,13 @@ def _evaluate_stage(backend: Backend, run: RunConfig, policy: Policy, work: Path
     return evaluate(backend, policy, run.evaluation, work)
 
 
-def _isolated_entry(stage: Callable[..., dict], run: RunConfig, *args: Any) -> dict:
-    """Runs in a spawned process: its own backend, so GPU memory dies with the process."""
-    return stage(load_backend(run.model, run.sampling.backend), run, *args)
+def _isolated_entry(
+    stage: Callable[..., dict], backend: Backend, run: RunConfig, *args: Any
+) -> dict:
+    """Runs in a spawned process on its own copy of the backend, so its GPU memory dies with
+    the process. The copy is the parent's backend object, pickled before it loaded any model
+    (with every stage isolated the parent only asks it for ``identity()``)."""
+    return stage(backend, run, *args)
 
 
 def _call_stage(
@@ -95,8 +99,10 @@ def _call_stage(
 ) -> dict[str, Any]:
     if not run.isolate_stages:
         return stage(backend, run, *args)
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_isolated_entry, (stage, run, *args))
+    # Non-daemonic: vLLM starts child processes, which a (daemonic) Pool worker may not.
+    return run_in_process(
+        _isolated_entry, stage, backend, run, *args, name=stage.__name__.strip("_")
+    )
 
 
 def _evaluate_policy(
@@ -142,7 +148,7 @@ def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> 
         The results dict; ``results["objective"]`` is what a sweeper optimises.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    backend = backend or load_backend(run.model, run.sampling.backend)
+    backend = backend or load_backend(run.model, run.sampling.backend, run.sampling.top_k_ties)
     identity = backend.identity()
     # Absolute: checkpoints and eval folders recorded in results.json must not depend on the cwd.
     stages = _Stages(Cache(Path(run.paths.cache_dir).resolve()))

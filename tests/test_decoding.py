@@ -41,6 +41,15 @@ def test_top_k_keeps_every_token_tied_with_the_kth() -> None:
     assert out == [round(1 / 3, 6)] * 3 + [0.0]
 
 
+def test_top_k_exact_keeps_k_tokens_and_the_lower_ids_on_ties() -> None:
+    """vLLM's rule on CUDA (ssd.backends.vllm_limits.VLLM_TOP_K_TIES): exactly k tokens."""
+    logits = torch.log(torch.tensor([0.1, 0.3, 0.3, 0.3], dtype=torch.float64))
+    out = torch.exp(warp(logits, Decoding(1.0, 2, 1.0), "exact")).tolist()
+    assert [round(p, 6) for p in out] == [0.0, 0.5, 0.5, 0.0]
+    with pytest.raises(ValueError, match="top_k_ties='lowest'"):
+        warp(logits, Decoding(1.0, 2, 1.0), "lowest")
+
+
 def test_top_k_off_with_zero_and_minus_one() -> None:
     assert probs([0.4, 0.3, 0.2, 0.1], Decoding(1.0, 0)) == probs(
         [0.4, 0.3, 0.2, 0.1], Decoding(1.0, -1)

@@ -95,7 +95,7 @@ def test_cli_invalid_setting_exits_nonzero_before_compute(tmp_path: Path) -> Non
     assert not list(tmp_path.glob("runs/*/*"))  # and no half-written run folder
 
 
-@pytest.mark.integration
+@pytest.mark.slow  # all five stages isolated; CI: tests/test_isolated_stages.py (two stages)
 def test_isolated_stages_give_the_same_results(
     compose_cfg: Callable[..., DictConfig], tmp_path: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -163,3 +164,17 @@ def test_accelerate_launcher_spawns_a_worker(tmp_path: Path, tiny_dir: str) -> N
     assert metrics["steps"] == 2 and math.isfinite(metrics["train_loss"])
     assert (out / "sft_resolved.json").is_file() and (out / "model.safetensors").is_file()
     AutoModelForCausalLM.from_pretrained(out)
+
+
+@pytest.mark.slow  # two ranks under `accelerate launch` on CPU (gloo): ~1-2 min
+def test_two_ranks_gather_and_save_one_checkpoint_in_the_base_dtype(tmp_path: Path) -> None:
+    """The multi-process save (FSDP/ZeRO-3/DDP): every rank joins the gather, rank 0 writes the
+    weights once, in the base model's dtype, with a config that says so."""
+    base = build_tiny_model(tmp_path / "bf16", dtype=torch.bfloat16)
+    out = tmp_path / "acc2"
+    training = smoke_training(launcher="accelerate", num_processes=2)
+    metrics = train_sft(model_cfg(str(base)), make_samples(), training, out)
+    assert metrics["steps"] == 2 and math.isfinite(metrics["train_loss"])
+    trained = AutoModelForCausalLM.from_pretrained(out)
+    assert next(trained.parameters()).dtype == torch.bfloat16
+    assert json.loads((out / "config.json").read_text()).get("dtype") == "bfloat16"

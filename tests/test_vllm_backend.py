@@ -1,6 +1,8 @@
-"""The vLLM backend's pure parts: explicit SamplingParams, decoding-chain mapping, import safety.
+"""The vLLM backend's pure parts: explicit SamplingParams, decoding-chain mapping (vLLM's
+temperature range included), the ideal student's processor math, import safety.
 
-vLLM itself is not installed here (GPU only); a run on a GPU machine is in scripts/gpu_check.py.
+vLLM itself is not installed in CI (GPU only): ``make check-vllm`` runs tests/test_vllm_real.py
+against the real package, and scripts/gpu_check.py runs it on a GPU.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from ssd.backends.vllm import (
     sampling_params_kwargs,
     strip_stop_token,
 )
+from ssd.backends.vllm_limits import MAX_TEMPERATURE, MIN_TEMPERATURE, VLLM_TOP_K_TIES
+from ssd.backends.vllm_processor import apply_chains, request_chain
 from ssd.config import ModelConfig
 from ssd.decoding import Decoding, chain_logprobs, warp
 
@@ -77,7 +81,10 @@ def test_truncated_pre_goes_to_the_logits_processor() -> None:
     plan = plan_decoding([train, evaluation])
     assert plan.pre == (train,) and plan.decoding == evaluation
     kwargs = sampling_params_kwargs(plan.decoding, n=1, max_tokens=8, seed=0, pre=plan.pre)
-    assert kwargs["extra_args"] == {"ssd_pre": [{"temperature": 2.0, "top_k": 10, "top_p": 1.0}]}
+    assert kwargs["extra_args"] == {
+        "ssd_pre": [{"temperature": 2.0, "top_k": 10, "top_p": 1.0}],
+        "ssd_top_k_ties": VLLM_TOP_K_TIES,
+    }
     assert plan_decoding([Decoding(0.0), evaluation]).decoding.greedy
     assert plan_decoding([evaluation]).decoding == evaluation
 
@@ -102,3 +109,67 @@ def _has_vllm() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("vllm") is not None
+
+
+def _vllm_decodes(logits: torch.Tensor, chain: list[Decoding]) -> torch.Tensor:
+    """What vLLM computes for a plan: the processor's chain, then its own decoding (exact ties)."""
+    plan = plan_decoding(chain)
+    assert plan.decoding.greedy or MIN_TEMPERATURE <= plan.decoding.temperature <= MAX_TEMPERATURE
+    target = apply_chains(logits.clone(), [(r, (plan.pre, "exact")) for r in range(len(logits))])
+    if not plan.pre:
+        target = logits
+    return warp(target, plan.decoding, "exact").exp()
+
+
+@pytest.mark.parametrize(
+    "chain",
+    [
+        [Decoding(2.0, 0, 1.0), Decoding(1.5, 20, 0.8)],  # paper_grid corner: product 3.0
+        [Decoding(3.0, 0, 1.0)],  # sweeps/teff: a single temperature above 2
+        [Decoding(2.5, 10, 1.0), Decoding(2.2, 0, 0.9)],  # truncating pre, T_eval above 2
+        [Decoding(0.1, 0, 1.0), Decoding(0.05, 5, 1.0)],  # product 0.005: vLLM would raise it
+    ],
+)
+def test_temperatures_vllm_refuses_go_through_the_processor(chain: list[Decoding]) -> None:
+    plan = plan_decoding(chain)
+    assert MIN_TEMPERATURE <= plan.decoding.temperature <= MAX_TEMPERATURE
+    assert plan.pre  # the processor tempers
+    logits = torch.randn(16, 200, generator=torch.Generator().manual_seed(1)) * 4
+    want = chain_logprobs(logits, chain, "exact").exp()
+    assert torch.allclose(_vllm_decodes(logits, chain), want, atol=1e-6)
+
+
+def test_temperatures_inside_vllms_range_stay_in_sampling_params() -> None:
+    assert plan_decoding([Decoding(2.0, 20, 0.8)]).pre == ()
+    assert plan_decoding([Decoding(0.01)]).pre == ()
+    assert plan_decoding([Decoding(1.6), Decoding(1.25)]).decoding.temperature == pytest.approx(2.0)
+
+
+def test_processor_rows_and_requests() -> None:
+    """apply_chains replaces only the rows of requests that carry a chain, grouped by chain."""
+    logits = torch.randn(5, 50, generator=torch.Generator().manual_seed(2), dtype=torch.float32)
+    a = request_chain({"ssd_pre": [{"temperature": 1.5, "top_k": 4, "top_p": 1.0}]})
+    b = request_chain({"ssd_pre": [{"temperature": 0.7, "top_k": 0, "top_p": 0.9}]})
+    assert a is not None and b is not None and a[1] == VLLM_TOP_K_TIES
+    out = apply_chains(logits.clone(), [(0, a), (3, a), (1, b)])
+    assert out.dtype == torch.float32
+    for row, chain in ((0, a), (3, a), (1, b)):
+        assert torch.allclose(out[row].double(), chain_logprobs(logits[row], chain[0], "exact"))
+    assert torch.equal(out[2], logits[2]) and torch.equal(out[4], logits[4])
+    assert int(torch.isfinite(out[0]).sum()) == 4
+    assert request_chain(None) is None and request_chain({"other": 1}) is None
+    with pytest.raises(ValueError, match="ssd_pre"):
+        request_chain({"ssd_pre": "T=2"})
+    with pytest.raises(ValueError, match="top_p"):
+        request_chain({"ssd_pre": [{"temperature": 1.0, "top_k": 0, "top_p": 2.0}]})
+
+
+def test_hf_sampler_can_follow_vllms_tie_rule() -> None:
+    """Three tokens tie for top-2: "keep" draws all three, vLLM's "exact" only the lower two."""
+    from ssd.backends.hf import next_token
+
+    logits = torch.tensor([[0.0, 2.0, 2.0, 2.0]]).repeat(3000, 1)
+    chain = [Decoding(1.0, 2, 1.0)]
+    gen = torch.Generator().manual_seed(0)
+    assert set(next_token(logits, chain, gen, "keep").tolist()) == {1, 2, 3}
+    assert set(next_token(logits, chain, gen, VLLM_TOP_K_TIES).tolist()) == {1, 2}

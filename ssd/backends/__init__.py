@@ -13,8 +13,9 @@ from ssd.backends.base import Backend, Policy
 __all__ = ["Backend", "Policy", "load_backend"]
 
 
-def load_backend(model: Any, backend: str) -> Backend:
-    """Build the backend named ``backend`` for ``model`` (a ``ModelConfig``)."""
+def load_backend(model: Any, backend: str, top_k_ties: str = "auto") -> Backend:
+    """Build the backend named ``backend`` for ``model`` (a ``ModelConfig``); ``top_k_ties``:
+    ``sampling.top_k_ties`` (the hf backend can follow vLLM's rule, see ssd.decoding)."""
     if backend == "toy":
         from ssd.backends.toy import ToyBackend
 
@@ -22,7 +23,7 @@ def load_backend(model: Any, backend: str) -> Backend:
     if backend == "hf":
         from ssd.backends.hf import HFBackend
 
-        return HFBackend(model)
+        return HFBackend(model, top_k_ties=top_k_ties)
     if backend == "vllm":
         from ssd.backends.vllm import VLLMBackend
 

@@ -4,7 +4,7 @@ Every token is drawn by ``ssd.decoding.chain_logprobs`` + ``sample_from_logprobs
 temperature -> top-k -> top-p), never by HF's warpers, so ``training=ideal`` (``Policy.pre``) works
 here exactly as in the toy backend. Prompts are left-padded; each row stops at a stop token (EOS or
 the model's ``generation_config`` end ids) or at ``max_tokens``.
-Test: ``pytest tests/test_hf_backend.py``; speed: ``python scripts/gpu_check.py --tiny``.
+Test: ``pytest tests/test_hf_backend.py``; speed: ``python scripts/gpu_check.py --dry-run``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 
 from ssd.backends.base import Policy
 from ssd.config import cache_payload
-from ssd.decoding import Decoding, chain_logprobs, sample_from_logprobs
+from ssd.decoding import Decoding, chain_logprobs, check_top_k_ties, sample_from_logprobs
 from ssd.records import Prompt, Sample
 
 logger = logging.getLogger(__name__)
@@ -101,6 +101,12 @@ def _local_dir(path: str) -> Path | None:
     return Path(cached).parent if isinstance(cached, str) else None
 
 
+def engine_identity(name: str, version: str, top_k_ties: str) -> dict[str, Any]:
+    """The engine that decodes and its version: part of every cache key, so samples and scores
+    of different engines (or releases, or top-k tie rules) are never mixed in the cache."""
+    return {"name": name, "version": version, "torch": torch.__version__, "top_k_ties": top_k_ties}
+
+
 def model_identity(backend: str, model: Any) -> dict[str, Any]:
     """Model path plus a content hash of its files (local folder or hub cache snapshot), and
     every setting that changes the rendered prompts: what the cache keys of a base model hold."""
@@ -152,10 +158,13 @@ def batch_seed(seed: int, prompt_ids: Sequence[str]) -> int:
 
 
 def next_token(
-    logits: torch.Tensor, chain: Sequence[Decoding], gen: torch.Generator
+    logits: torch.Tensor,
+    chain: Sequence[Decoding],
+    gen: torch.Generator,
+    top_k_ties: str = "keep",
 ) -> torch.Tensor:
     """The per-step draw ``generate`` uses: one token per row of last-position ``logits``."""
-    return sample_from_logprobs(chain_logprobs(logits, chain), gen)
+    return sample_from_logprobs(chain_logprobs(logits, chain, top_k_ties), gen)
 
 
 @torch.inference_mode()
@@ -168,6 +177,7 @@ def decode_batch(
     stop_ids: Sequence[int],
     pad_id: int,
     generator: torch.Generator,
+    top_k_ties: str = "keep",
 ) -> list[tuple[list[int], str]]:
     """Sample one continuation per row with a KV cache (left padding, per-row finished flags).
 
@@ -196,7 +206,7 @@ def decode_batch(
     for step in range(max_tokens):
         # Finished rows still draw (their draws are discarded): each row's random stream then
         # does not depend on when the other rows stop.
-        token = next_token(logits[:, -1, :], chain, generator)
+        token = next_token(logits[:, -1, :], chain, generator, top_k_ties)
         token = torch.where(finished, torch.full_like(token, pad_id), token)
         out[:, step] = token
         hit = torch.isin(token, stops) & ~finished
@@ -224,13 +234,15 @@ class HFBackend:
     the same way, so it reproduces the uninterrupted run.
     """
 
-    def __init__(self, model: Any, batch_size: int = 128) -> None:
+    def __init__(self, model: Any, batch_size: int = 128, top_k_ties: str = "auto") -> None:
         if not model.path:
             raise ValueError("model.path is required for the hf backend (hub id or local folder)")
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} is invalid: expected a positive count")
         self.model_cfg = model
         self.batch_size = batch_size
+        # "auto": this engine's own rule, keeping every token tied with the k-th logit.
+        self.top_k_ties = check_top_k_ties("keep" if top_k_ties == "auto" else top_k_ties)
         self.device = resolve_device(model.device)
         if model.name == TINY_RANDOM:
             from ssd.models.tiny_random import ensure_tiny_model
@@ -238,9 +250,16 @@ class HFBackend:
             ensure_tiny_model(model.path)
         self._loaded: tuple[str, Any, Any] | None = None  # (path, model, tokenizer)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy sent to a stage process (isolate_stages) loads its own model, never this one's.
+        return {**self.__dict__, "_loaded": None}
+
     # -- identity ---------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
-        return model_identity("hf", self.model_cfg)
+        import transformers
+
+        engine = engine_identity("transformers", transformers.__version__, self.top_k_ties)
+        return {**model_identity("hf", self.model_cfg), "engine": engine}
 
     # -- loading ----------------------------------------------------------------------------
     def load(self, checkpoint: str | None = None) -> tuple[Any, Any]:
@@ -301,6 +320,7 @@ class HFBackend:
                 stop_ids=stop_ids,
                 pad_id=pad_id,
                 generator=gen,
+                top_k_ties=self.top_k_ties,
             )
             samples = []
             for row, (token_ids, finish) in enumerate(results):

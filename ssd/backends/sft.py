@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -75,6 +76,11 @@ def build_dataset(samples: Sequence[Sample], eos_id: int, max_length: int | None
     return Dataset.from_dict({k: [r[k] for r in rows] for k in ("input_ids", "labels")})
 
 
+def under_fsdp() -> bool:
+    """Whether this process is a rank of an FSDP ``accelerate launch`` (conf/accelerate/fsdp)."""
+    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true")
+
+
 def on_cpu(model_cfg: Any) -> bool:
     return model_cfg.device == "cpu" or (
         model_cfg.device == "auto" and not torch.cuda.is_available()
@@ -87,6 +93,12 @@ def sft_config(training: Any, out_dir: Path, cpu: bool) -> Any:
 
     if cpu and (training.bf16 or training.gradient_checkpointing):
         logger.warning("bf16 and gradient_checkpointing are turned off on CPU")
+    checkpointing = training.gradient_checkpointing and not cpu
+    if checkpointing and under_fsdp():
+        # transformers refuses its own checkpointing beside FSDP's: conf/accelerate/fsdp.yaml
+        # turns on fsdp_activation_checkpointing instead.
+        logger.info("gradient checkpointing by FSDP (fsdp_activation_checkpointing)")
+        checkpointing = False
     scheduler_kwargs = (
         {"min_lr": training.min_learning_rate}
         if training.lr_scheduler_type == "cosine_with_min_lr"
@@ -96,7 +108,9 @@ def sft_config(training: Any, out_dir: Path, cpu: bool) -> Any:
         output_dir=str(out_dir / "checkpoints"),
         use_cpu=cpu,
         bf16=training.bf16 and not cpu,
-        gradient_checkpointing=training.gradient_checkpointing and not cpu,
+        gradient_checkpointing=checkpointing,
+        # Non-reentrant: the variant torch recommends, and the one that works with DDP/ZeRO-3.
+        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
         learning_rate=training.learning_rate,
         lr_scheduler_type=training.lr_scheduler_type,
         lr_scheduler_kwargs=scheduler_kwargs,
@@ -160,10 +174,15 @@ def make_trainer(model_cfg: Any, samples: Sequence[Sample], training: Any, out_d
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust)
     if tokenizer.eos_token_id is None:
         raise ValueError(f"tokenizer of {path} has no eos_token: cannot end samples")
+    args = sft_config(training, out_dir, on_cpu(model_cfg))
+    # Set up devices (and torch.distributed under `accelerate launch`) before loading: only then
+    # does from_pretrained load the weights on rank 0 alone under FSDP's cpu_ram_efficient_loading
+    # (else each of 8 ranks holds a float32 copy: ~120 GB of host memory each for a 30B model).
+    _ = args.device
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, trust_remote_code=trust)
     trainer = SFTTrainer(
         model=model,
-        args=sft_config(training, out_dir, on_cpu(model_cfg)),
+        args=args,
         train_dataset=build_dataset(samples, tokenizer.eos_token_id, training.max_length),
         processing_class=tokenizer,
         peft_config=peft_config(training) if training.use_peft else None,
@@ -231,8 +250,6 @@ def _config_dtype(model_dir: Path) -> torch.dtype | None:
 
 def _save(trainer: Any, out_dir: Path, use_peft: bool, dtype: Any) -> None:
     """Write a Hugging Face folder vLLM loads: merged weights in ``dtype``, tokenizer, configs."""
-    from transformers import AutoModelForCausalLM
-
     main = trainer.accelerator.is_main_process
     if use_peft:
         if main:
@@ -244,14 +261,29 @@ def _save(trainer: Any, out_dir: Path, use_peft: bool, dtype: Any) -> None:
             trainer.model.to(dtype)
         trainer.save_model(str(out_dir))
     else:
-        trainer.save_model(str(out_dir))  # gathers FSDP / ZeRO-3 shards (see the presets)
-        trainer.accelerator.wait_for_everyone()
-        if main and dtype is not None:
-            # The gathered weights are float32; vLLM would serve them in float32 (dtype=auto).
-            AutoModelForCausalLM.from_pretrained(out_dir, dtype=dtype).save_pretrained(out_dir)
+        # Every rank joins the gather (FSDP FULL_STATE_DICT / ZeRO-3 16-bit); rank 0 gets the full
+        # weights, casts them to the base dtype (vLLM would serve float32 as float32) and writes
+        # them once, instead of writing float32 and reloading it (~120 GB for a 30B model).
+        state = trainer.accelerator.get_state_dict(trainer.model)
+        if main:
+            if dtype is not None:
+                state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+            model = trainer.accelerator.unwrap_model(trainer.model)
+            model.save_pretrained(out_dir, state_dict=state)
+            if dtype is not None:
+                _set_config_dtype(out_dir, dtype)
     if main:
         trainer.processing_class.save_pretrained(out_dir)
     trainer.accelerator.wait_for_everyone()
+
+
+def _set_config_dtype(out_dir: Path, dtype: torch.dtype) -> None:
+    """Make config.json declare the dtype the weights were written in (vLLM's dtype=auto)."""
+    config = out_dir / "config.json"
+    data = json.loads(config.read_text())
+    name = str(dtype).removeprefix("torch.")
+    data["dtype" if "dtype" in data or "torch_dtype" not in data else "torch_dtype"] = name
+    config.write_text(json.dumps(data, indent=2))
 
 
 # -- launching ----------------------------------------------------------------------------------

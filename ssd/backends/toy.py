@@ -30,7 +30,9 @@ class ToyBackend:
     """Backend over ``ssd.models.toy``; the base model is the paper's teacher."""
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "toy", "model": "paper_toy_v1", "vocab": toy.VOCAB}
+        # Draws come from torch's generator: its version is the engine's version.
+        engine = {"name": "ssd.models.toy", "torch": torch.__version__, "top_k_ties": "keep"}
+        return {"backend": "toy", "model": "paper_toy_v1", "vocab": toy.VOCAB, "engine": engine}
 
     def logprobs(self, policy: Policy) -> torch.Tensor:
         """Per-state log-probabilities of a policy before its ``pre`` chain."""

@@ -4,14 +4,17 @@ Every request gets explicit ``SamplingParams`` (never the checkpoint's ``generat
 never vLLM's 16-token default) and its own seed derived from the run seed and its prompt id, so a
 prompt's samples do not depend on how prompts are batched. Prompts are rendered by the same
 ``render_prompt`` as the hf backend and sent as token ids, so the stored prompt text and ids are
-exactly what the model saw. ``training=ideal`` (``Policy.pre``): see ``plan_decoding``.
+exactly what the model saw. ``training=ideal`` (``Policy.pre``): see ``plan_decoding`` and
+``ssd.backends.vllm_processor``. What vLLM refuses or changes is in ``ssd.backends.vllm_limits``.
 vLLM never frees GPU memory reliably: run each stage in its own process (``isolate_stages``).
-Test (pure parts, no vLLM needed): ``pytest tests/test_vllm_backend.py``.
+Test (pure parts, no vLLM needed): ``pytest tests/test_vllm_backend.py``; against the real
+package: ``make check-vllm``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +24,18 @@ from ssd.backends.base import Policy
 from ssd.backends.hf import (
     _local_dir,
     batch_seed,
+    engine_identity,
     model_identity,
     render_prompt,
     resolve_model_path,
     stop_token_ids,
+)
+from ssd.backends.vllm_limits import (
+    MAX_TEMPERATURE,
+    MIN_TEMPERATURE,
+    PRE_KEY,
+    TIES_KEY,
+    VLLM_TOP_K_TIES,
 )
 from ssd.decoding import Decoding
 from ssd.records import Prompt, Sample
@@ -32,7 +43,6 @@ from ssd.records import Prompt, Sample
 logger = logging.getLogger(__name__)
 
 INSTALL_HINT = "the vllm backend needs vLLM on a CUDA machine: pip install -e '.[vllm]'"
-PRE_KEY = "ssd_pre"  # SamplingParams.extra_args key carrying the ideal student's pre-decodings
 
 
 def _import_vllm() -> Any:
@@ -63,20 +73,27 @@ def plan_decoding(chain: Sequence[Decoding]) -> DecodingPlan:
     (T2, top-k, top-p) equals decoding at (T1 * T2, top-k, top-p), because the softmax's
     normaliser is a constant shift of the logits. A greedy pre-decoding makes the whole chain
     greedy. Pre-decodings that truncate cannot be expressed by ``SamplingParams``; they go to the
-    logits processor (``SSDTargetLogitsProcessor``), which vLLM applies before its own
-    temperature, top-k and top-p.
+    logits processor (``ssd.backends.vllm_processor``), which vLLM applies before its own
+    temperature, top-k and top-p. A sampling temperature that ``SamplingParams`` would refuse
+    (above 2) or change (below 0.01), a T_train x T_eval product included, goes to the processor
+    too: it tempers, and vLLM decodes at temperature 1 with the chain's own top-k and top-p.
     """
     *pre, last = chain
     if not pre:
-        return DecodingPlan(last)
-    if any(d.greedy for d in pre):
+        plan = DecodingPlan(last)
+    elif any(d.greedy for d in pre):
         return DecodingPlan(Decoding(0.0, last.top_k, last.top_p))
-    if any(truncates(d) for d in pre):
-        return DecodingPlan(last, tuple(pre))
-    t_eff = last.temperature
-    for d in pre:
-        t_eff *= d.temperature
-    return DecodingPlan(Decoding(t_eff, last.top_k, last.top_p))
+    elif any(truncates(d) for d in pre):
+        plan = DecodingPlan(last, tuple(pre))
+    else:
+        t_eff = last.temperature
+        for d in pre:
+            t_eff *= d.temperature
+        plan = DecodingPlan(Decoding(t_eff, last.top_k, last.top_p))
+    t = plan.decoding.temperature
+    if plan.decoding.greedy or MIN_TEMPERATURE <= t <= MAX_TEMPERATURE:
+        return plan
+    return DecodingPlan(Decoding(1.0, last.top_k, last.top_p), (*plan.pre, Decoding(t)))
 
 
 def sampling_params_kwargs(
@@ -107,8 +124,11 @@ def sampling_params_kwargs(
         "stop_token_ids": list(stop_ids),
         "skip_special_tokens": True,
     }
-    if pre:
-        kwargs["extra_args"] = {PRE_KEY: [d.as_dict() for d in pre]}
+    if pre:  # the pre-decodings' top-k ties follow vLLM's own rule, as its sampler does
+        kwargs["extra_args"] = {
+            PRE_KEY: [d.as_dict() for d in pre],
+            TIES_KEY: VLLM_TOP_K_TIES,
+        }
     return kwargs
 
 
@@ -120,44 +140,41 @@ def strip_stop_token(token_ids: Sequence[int], finish_reason: str, stop_ids: set
     return ids
 
 
-def _logits_processor_class() -> type:
-    """The SSD-target logits processor for vLLM's V1 model runner (``AdapterLogitsProcessor``).
+def samples_from_outputs(
+    prompts: Sequence[Prompt],
+    rendered: Sequence[tuple[str, Sequence[int]]],
+    outputs: Sequence[Any],
+    stop_ids: Sequence[int],
+    chain: Sequence[Decoding],
+) -> list[Sample]:
+    """``Sample`` records from vLLM's ``RequestOutput``s (one per prompt, in prompt order)."""
+    chain_dicts = [d.as_dict() for d in chain]
+    samples = []
+    for prompt, (text, ids), out in zip(prompts, rendered, outputs, strict=True):
+        for comp in sorted(out.outputs, key=lambda c: c.index):
+            if comp.finish_reason not in ("stop", "length"):
+                raise RuntimeError(f"vLLM request {prompt.prompt_id}: {comp.finish_reason}")
+            samples.append(
+                Sample(
+                    prompt_id=prompt.prompt_id,
+                    sample_index=comp.index,
+                    prompt_text=text,
+                    prompt_token_ids=list(ids),
+                    completion=comp.text,
+                    token_ids=strip_stop_token(comp.token_ids, comp.finish_reason, set(stop_ids)),
+                    finish_reason=comp.finish_reason,
+                    decoding=chain_dicts,
+                )
+            )
+    return samples
 
-    Raises:
-        NotImplementedError: the installed vLLM lacks that interface (e.g. only Model Runner V2).
-    """
-    try:
-        from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
-    except ImportError as err:
-        raise NotImplementedError(
-            "training=ideal with training-time truncation needs vLLM's V1 logits-processor "
-            "interface (vllm.v1.sample.logits_processor.AdapterLogitsProcessor), missing in the "
-            "installed vLLM; use the hf backend for it (or set VLLM_USE_V2_MODEL_RUNNER=0 where "
-            "that runner exists). Untruncated training decodings compose exactly without it."
-        ) from err
-    import torch
 
-    from ssd.decoding import chain_logprobs
+def has_processor_interface() -> bool:
+    """Whether the installed vLLM has a logits-processor interface for the ideal student."""
+    _import_vllm()
+    from ssd.backends.vllm_processor import processor_for_runner
 
-    class SSDTargetLogitsProcessor(AdapterLogitsProcessor):  # type: ignore[misc, valid-type]
-        """Replaces a request's logits by the SSD target's log-probabilities (``ssd_pre``)."""
-
-        def is_argmax_invariant(self) -> bool:
-            # False puts it before vLLM's temperature/top-k/top-p, which then decode the target.
-            return False
-
-        def new_req_logits_processor(self, params: Any) -> Callable | None:
-            pre = (params.extra_args or {}).get(PRE_KEY)
-            if not pre:
-                return None
-            chain = [Decoding(**d) for d in pre]
-
-            def apply(output_ids: list[int], logits: torch.Tensor) -> torch.Tensor:
-                return chain_logprobs(logits, chain).to(logits.dtype)
-
-            return apply
-
-    return SSDTargetLogitsProcessor
+    return processor_for_runner() is not None
 
 
 class VLLMBackend:
@@ -169,8 +186,20 @@ class VLLMBackend:
         self.model_cfg = model
         self._llm: tuple[str, bool, Any] | None = None  # (path, with_processor, LLM)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy sent to a stage process (isolate_stages) starts its own engine, never this one.
+        return {**self.__dict__, "_llm": None}
+
     def identity(self) -> dict[str, Any]:
-        return model_identity("vllm", self.model_cfg)
+        """The model plus vLLM's version (read from the package metadata: no import, no CUDA)."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            vllm_version = version("vllm")
+        except PackageNotFoundError as err:
+            raise ImportError(INSTALL_HINT) from err
+        engine = engine_identity("vllm", vllm_version, VLLM_TOP_K_TIES)
+        return {**model_identity("vllm", self.model_cfg), "engine": engine}
 
     def llm_kwargs(self, path: str) -> dict[str, Any]:
         """``LLM(...)`` arguments; ``generation_config="vllm"``: no checkpoint sampling defaults."""
@@ -213,7 +242,17 @@ class VLLMBackend:
         vllm = _import_vllm()
         kwargs = self.llm_kwargs(path)
         if with_processor:
-            kwargs["logits_processors"] = [_logits_processor_class()]
+            from ssd.backends.vllm_processor import processor_for_runner, v2_runner_requested
+
+            found = processor_for_runner()
+            if found is None:  # generate() falls back before it gets here
+                raise RuntimeError("no vLLM logits-processor interface for the ideal student")
+            name, runner = found
+            if v2_runner_requested() is None and runner == "v2":
+                # Pin the runner the processor was written for (the engine's processes inherit it).
+                os.environ["VLLM_USE_V2_MODEL_RUNNER"] = "1"
+            logger.info("vLLM %s: ideal student via %s (%s runner)", vllm.__version__, name, runner)
+            kwargs["logits_processors"] = [name]
         llm = vllm.LLM(**kwargs)
         self._llm = (path, with_processor, llm)
         return llm
@@ -232,6 +271,17 @@ class VLLMBackend:
         """Sample ``n`` completions per prompt in one ``LLM.generate`` call; ``on_batch`` once."""
         chain = policy.chain(decoding)
         plan = plan_decoding(chain)
+        if plan.pre and not has_processor_interface():
+            logger.warning(
+                "the installed vLLM has no logits-processor interface this backend knows "
+                "(Model Runner V2 or V1; tested range: the vllm extra): sampling %s with the hf "
+                "backend (transformers, top-k ties as vLLM) instead",
+                [d.as_dict() for d in chain],
+            )
+            self.hf_fallback().generate(
+                policy, prompts, decoding, n=n, max_tokens=max_tokens, seed=seed, on_batch=on_batch
+            )
+            return
         llm = self.load(policy.checkpoint, with_processor=bool(plan.pre))
         vllm = _import_vllm()
         tokenizer = llm.get_tokenizer()
@@ -252,27 +302,15 @@ class VLLMBackend:
         ]
         requests = [{"prompt_token_ids": ids} for _, ids in rendered]
         outputs = llm.generate(requests, params, use_tqdm=False)
-        chain_dicts = [d.as_dict() for d in chain]
-        samples = []
-        for prompt, (text, ids), out in zip(prompts, rendered, outputs, strict=True):
-            for comp in sorted(out.outputs, key=lambda c: c.index):
-                if comp.finish_reason not in ("stop", "length"):
-                    raise RuntimeError(f"vLLM request {prompt.prompt_id}: {comp.finish_reason}")
-                samples.append(
-                    Sample(
-                        prompt_id=prompt.prompt_id,
-                        sample_index=comp.index,
-                        prompt_text=text,
-                        prompt_token_ids=list(ids),
-                        completion=comp.text,
-                        token_ids=strip_stop_token(
-                            comp.token_ids, comp.finish_reason, set(stop_ids)
-                        ),
-                        finish_reason=comp.finish_reason,
-                        decoding=chain_dicts,
-                    )
-                )
+        samples = samples_from_outputs(prompts, rendered, outputs, stop_ids, chain)
         on_batch(samples)
+
+    def hf_fallback(self) -> Any:
+        """The path that works without vLLM's processor interface: transformers, decoding top-k
+        ties by vLLM's rule so its samples mean what vLLM's would."""
+        from ssd.backends.hf import HFBackend
+
+        return HFBackend(self.model_cfg, top_k_ties=VLLM_TOP_K_TIES)
 
     def train(self, samples: Sequence[Sample], training: Any, out_dir: Path) -> dict[str, Any]:
         """SFT through ``ssd.backends.sft`` (vLLM is not involved in training)."""
