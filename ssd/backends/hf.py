@@ -20,6 +20,9 @@ from typing import Any
 import torch
 
 from ssd.backends.base import Policy
+from ssd.backends.small_sampler import SUPPORTED_TYPES, sample_seeds, sample_uniforms
+from ssd.backends.small_sampler import decode_rows as small_decode_rows
+from ssd.backends.small_sampler import supports as small_supports
 from ssd.decoding import Decoding, chain_logprobs, sample_from_logprobs
 from ssd.records import Prompt, Sample
 
@@ -31,6 +34,8 @@ FULL_HASH_MAX_BYTES = (
 EDGE_BYTES = 16 << 20
 PKG_SCHEME = "pkg://"
 TINY_RANDOM = "tiny-random"  # model.name whose model the backend builds on first use
+# auto: small_sampler for the model types it supports, else decode_batch; small | generic: force.
+SAMPLERS = ("auto", "small", "generic")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -222,20 +227,30 @@ def decode_batch(
 class HFBackend:
     """transformers sampling (and SFT through ``ssd.backends.sft``) for one base model.
 
-    ``batch_size`` is the number of sequences decoded together; a batch holds whole prompts
-    (all ``n`` samples of a prompt), at least one. Samples depend on the seed and on the batch
-    composition: the same prompts in the same order with the same ``n`` and ``batch_size`` give
-    the same samples. A resumed run that skips whole finished batches chunks the remaining prompts
-    the same way, so it reproduces the uninterrupted run.
+    Models ``small_sampler`` supports (Llama-style: the tiny world, tiny-random) decode all rows
+    of a call together (``sampler="auto"``); each sample draws from its own random stream, fixed by
+    the seed, its prompt id and its index, so it does not depend on the batch composition, the
+    order or ``batch_size``, which then only groups the ``on_batch`` callbacks.
+
+    Other models (``sampler="generic"``) decode ``batch_size`` sequences together; a batch holds
+    whole prompts (all ``n`` samples of a prompt), at least one. Their samples depend on the seed
+    and on the batch composition: the same prompts in the same order with the same ``n`` and
+    ``batch_size`` give the same samples. A resumed run that skips whole finished batches chunks
+    the remaining prompts the same way, so it reproduces the uninterrupted run.
     """
 
-    def __init__(self, model: Any, batch_size: int = 128) -> None:
+    def __init__(self, model: Any, batch_size: int = 128, sampler: str = "auto") -> None:
+        if sampler not in SAMPLERS:
+            raise ValueError(
+                f"sampler={sampler!r} is invalid: expected one of {', '.join(SAMPLERS)}"
+            )
         if not model.path:
             raise ValueError("model.path is required for the hf backend (hub id or local folder)")
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} is invalid: expected a positive count")
         self.model_cfg = model
         self.batch_size = batch_size
+        self.sampler = sampler
         self.device = resolve_device(model.device)
         if model.name == TINY_RANDOM:
             from ssd.models.tiny_random import ensure_tiny_model
@@ -245,7 +260,21 @@ class HFBackend:
 
     # -- identity ---------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
-        return model_identity("hf", self.model_cfg)
+        """``model_identity`` plus the sampling loop (the two draw different samples)."""
+        return {**model_identity("hf", self.model_cfg), "sampler": self._sampler_name()}
+
+    def _sampler_name(self) -> str:
+        if self.sampler != "auto":
+            return self.sampler
+        local = _local_dir(resolve_model_path(self.model_cfg.path))
+        config = local / "config.json" if local is not None else None
+        if config is None or not config.is_file():
+            return "generic"
+        return (
+            "small"
+            if json.loads(config.read_text()).get("model_type") in SUPPORTED_TYPES
+            else "generic"
+        )
 
     # -- loading ----------------------------------------------------------------------------
     def load(self, checkpoint: str | None = None) -> tuple[Any, Any]:
@@ -292,28 +321,19 @@ class HFBackend:
         stop_ids = stop_token_ids(tokenizer, model.generation_config.eos_token_id)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
         per_batch = max(1, self.batch_size // n)
-        for start in range(0, len(prompts), per_batch):
-            batch = prompts[start : start + per_batch]
-            rendered = [render_prompt(tokenizer, p, self.model_cfg) for p in batch]
-            rows = [ids for _, ids in rendered for _ in range(n)]
-            gen = torch.Generator(device=self.device)
-            gen.manual_seed(batch_seed(seed, [p.prompt_id for p in batch]))
-            results = decode_batch(
-                model,
-                rows,
-                chain,
-                max_tokens=max_tokens,
-                stop_ids=stop_ids,
-                pad_id=pad_id,
-                generator=gen,
-            )
+        rendered = [render_prompt(tokenizer, p, self.model_cfg) for p in prompts]
+        rows = [ids for _, ids in rendered for _ in range(n)]
+
+        def emit(first: int, results: Sequence[tuple[list[int], str]]) -> None:
+            """Samples of prompts ``first, first + 1, ...`` from their rows' results."""
             samples = []
-            for row, (token_ids, finish) in enumerate(results):
-                prompt, (text, prompt_token_ids) = batch[row // n], rendered[row // n]
+            for offset, (token_ids, finish) in enumerate(results):
+                prompt_index = first + offset // n
+                text, prompt_token_ids = rendered[prompt_index]
                 samples.append(
                     Sample(
-                        prompt_id=prompt.prompt_id,
-                        sample_index=row % n,
+                        prompt_id=prompts[prompt_index].prompt_id,
+                        sample_index=offset % n,
                         prompt_text=text,
                         prompt_token_ids=list(prompt_token_ids),
                         completion=tokenizer.decode(token_ids, skip_special_tokens=True),
@@ -323,6 +343,48 @@ class HFBackend:
                     )
                 )
             on_batch(samples)
+
+        if self._small(model):
+            # Every row in one call (chunked by memory inside); each sample draws from its own
+            # stream, so the batching below only groups the callbacks.
+            keys = [(p.prompt_id, j) for p in prompts for j in range(n)]
+            results = small_decode_rows(
+                model,
+                rows,
+                chain,
+                sample_uniforms(sample_seeds(seed, keys), max_tokens),
+                max_tokens=max_tokens,
+                stop_ids=stop_ids,
+            )
+            for first in range(0, len(prompts), per_batch):
+                count = min(per_batch, len(prompts) - first)
+                emit(first, results[first * n : (first + count) * n])
+            return
+        for first in range(0, len(prompts), per_batch):
+            batch = prompts[first : first + per_batch]
+            gen = torch.Generator(device=self.device)
+            gen.manual_seed(batch_seed(seed, [p.prompt_id for p in batch]))
+            emit(
+                first,
+                decode_batch(
+                    model,
+                    rows[first * n : (first + len(batch)) * n],
+                    chain,
+                    max_tokens=max_tokens,
+                    stop_ids=stop_ids,
+                    pad_id=pad_id,
+                    generator=gen,
+                ),
+            )
+
+    def _small(self, model: Any) -> bool:
+        """Whether this model samples through ``small_sampler`` (see ``sampler`` in __init__)."""
+        if self.sampler == "small" and not small_supports(model):
+            raise ValueError(
+                f"sampler='small' does not support model type {model.config.model_type!r}: "
+                f"expected one of {', '.join(SUPPORTED_TYPES)}"
+            )
+        return self.sampler == "small" or (self.sampler == "auto" and small_supports(model))
 
     # -- training ---------------------------------------------------------------------------
     def train(self, samples: Sequence[Sample], training: Any, out_dir: Path) -> dict[str, Any]:
