@@ -222,9 +222,7 @@ def _decode_chunk(
             if n_done >= COMPACT_FRACTION * len(active):
                 keep = (~done).nonzero().squeeze(-1)
                 keep_dev = keep.to(device)
-                cache = [
-                    (k.index_select(0, keep_dev), v.index_select(0, keep_dev)) for k, v in cache
-                ]
+                cache = _keep_rows(fwd, cache, keep_dev, width + step)
                 key_bias, uniforms = key_bias[keep_dev], uniforms[keep_dev]
                 token, pos, active, done = token[keep_dev], pos[keep_dev], active[keep], done[keep]
         col = width + step
@@ -233,6 +231,17 @@ def _decode_chunk(
     return [
         (out[i, : lengths[i]].tolist(), "stop" if stopped[i] else "length") for i in range(rows)
     ]
+
+
+def _keep_rows(
+    fwd: _Forward, cache: list[tuple[torch.Tensor, torch.Tensor]], keep: torch.Tensor, filled: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """A new cache holding only rows ``keep``; only the ``filled`` columns written so far move."""
+    new = fwd.new_cache(len(keep), cache[0][0].shape[2])
+    for (k, v), (k_new, v_new) in zip(cache, new, strict=True):
+        k_new[:, :, :filled] = k[keep, :, :filled]
+        v_new[:, :, :filled] = v[keep, :, :filled]
+    return new
 
 
 @torch.inference_mode()
