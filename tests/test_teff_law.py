@@ -10,6 +10,7 @@ tiny world's trained runs do not follow it (leftover lock tails cap T_eval; anal
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -78,7 +79,7 @@ def test_trained_tiny_world_students_peak_at_one_over_t_train(
     # Every trained run peaks inside the grid, and the lower T_train, the hotter its best decode.
     peak = {t: r.peak_t_eval for t, r in rows.items()}
     assert None not in peak.values(), law
-    assert all(peak[a] > peak[b] for a, b in zip(t_trains, t_trains[1:])), peak
+    assert all(peak[a] > peak[b] for a, b in itertools.pairwise(t_trains)), peak
     assert law.slope["ssd k3"] == pytest.approx(-1.0, abs=0.35), law.slope
     # ... all three at one T_eff: the base's own best temperature (within a factor 1.4, the grid's
     # step), as the law predicts when decoding only adds temperature on a fixed support.
