@@ -86,6 +86,24 @@ def draw(logprobs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
 
 
 # -- the model -----------------------------------------------------------------------------------
+def _fused(*linears: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Weight and bias of one linear layer computing ``linears`` side by side."""
+    weight = torch.cat([lin.weight for lin in linears], dim=0)
+    biases = [lin.bias for lin in linears]
+    if all(b is None for b in biases):
+        return weight, None
+    bias = [
+        b if b is not None else weight.new_zeros(lin.out_features)
+        for b, lin in zip(biases, linears, strict=True)
+    ]
+    return weight, torch.cat(bias)
+
+
+def _plain_mlp(mlp: Any) -> bool:
+    """``down(act(gate(x)) * up(x))``, the Llama / Qwen MLP (gate and up then fuse)."""
+    return all(hasattr(mlp, a) for a in ("gate_proj", "up_proj", "down_proj", "act_fn"))
+
+
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
@@ -107,6 +125,27 @@ class _Forward:
         self.qk_norm = hasattr(first, "q_norm")
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
+        # One matmul for q, k and v and one for gate and up (fewer, larger GEMMs per step).
+        self.qkv = [
+            _fused(ly.self_attn.q_proj, ly.self_attn.k_proj, ly.self_attn.v_proj)
+            for ly in self.layers
+        ]
+        self.gate_up = [
+            _fused(ly.mlp.gate_proj, ly.mlp.up_proj) if _plain_mlp(ly.mlp) else None
+            for ly in self.layers
+        ]
+        self.q_size = self.heads * self.head_dim
+        self.kv_size = self.kv_heads * self.head_dim
+        self._rope: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def rope_table(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin of positions ``0 .. length-1`` from the model's rotary embedding."""
+        if self._rope is None or self._rope[0].shape[0] < length:
+            dummy = torch.zeros((1, length, 1), dtype=self.dtype, device=self.device)
+            positions = torch.arange(length, device=self.device)[None]
+            cos, sin = self.rotary(dummy, positions)
+            self._rope = (cos[0], sin[0])
+        return self._rope
 
     def row_bytes(self, length: int) -> int:
         """Key/value buffer bytes per row of ``length`` positions."""
@@ -138,15 +177,18 @@ class _Forward:
         rows, q = ids.shape
         end = start + q
         h = self.embed(ids)
-        cos, sin = self.rotary(h, positions)
-        cos, sin = cos[:, None], sin[:, None]
+        cos_table, sin_table = self.rope_table(int(positions.max()) + 1)
+        cos, sin = cos_table[positions][:, None], sin_table[positions][:, None]
         gqa = self.kv_heads != self.heads
-        for layer, (k_buf, v_buf) in zip(self.layers, cache, strict=True):
+        for i, (layer, (k_buf, v_buf)) in enumerate(zip(self.layers, cache, strict=True)):
             attn = layer.self_attn
             x = layer.input_layernorm(h)
-            qs = attn.q_proj(x).view(rows, q, self.heads, self.head_dim)
-            ks = attn.k_proj(x).view(rows, q, self.kv_heads, self.head_dim)
-            vs = attn.v_proj(x).view(rows, q, self.kv_heads, self.head_dim)
+            qs, ks, vs = F.linear(x, *self.qkv[i]).split(
+                [self.q_size, self.kv_size, self.kv_size], dim=-1
+            )
+            qs = qs.view(rows, q, self.heads, self.head_dim)
+            ks = ks.view(rows, q, self.kv_heads, self.head_dim)
+            vs = vs.view(rows, q, self.kv_heads, self.head_dim)
             if self.qk_norm:
                 qs, ks = attn.q_norm(qs), attn.k_norm(ks)
             qs, ks = qs.transpose(1, 2), ks.transpose(1, 2)
@@ -162,7 +204,13 @@ class _Forward:
                 enable_gqa=gqa,
             )
             h = h + attn.o_proj(o.transpose(1, 2).reshape(rows, q, self.heads * self.head_dim))
-            h = h + layer.mlp(layer.post_attention_layernorm(h))
+            x = layer.post_attention_layernorm(h)
+            gate_up = self.gate_up[i]
+            if gate_up is None:
+                h = h + layer.mlp(x)
+            else:
+                gate, up = F.linear(x, *gate_up).chunk(2, dim=-1)
+                h = h + layer.mlp.down_proj(layer.mlp.act_fn(gate) * up)
         return self.lm_head(self.norm(h[:, -1]))
 
 
