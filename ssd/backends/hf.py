@@ -23,6 +23,7 @@ from ssd.backends.base import Policy
 from ssd.backends.small_sampler import SUPPORTED_TYPES, sample_seeds, sample_uniforms
 from ssd.backends.small_sampler import decode_rows as small_decode_rows
 from ssd.backends.small_sampler import supports as small_supports
+from ssd.config import cache_payload
 from ssd.decoding import Decoding, chain_logprobs, sample_from_logprobs
 from ssd.records import Prompt, Sample
 
@@ -111,14 +112,8 @@ def model_identity(backend: str, model: Any) -> dict[str, Any]:
     local = _local_dir(resolve_model_path(model.path))
     return {
         "backend": backend,
-        "path": model.path,
-        "revision": model.revision,
         "content_hash": content_hash(local) if local is not None else None,
-        "dtype": model.dtype,
-        "chat_template": model.chat_template,
-        "chat_template_kwargs": dict(model.chat_template_kwargs),
-        "enable_thinking": model.enable_thinking,
-        "system_prompt": model.system_prompt,
+        **cache_payload(model),  # ModelConfig.CACHE: path, revision, dtype, prompt rendering
     }
 
 
