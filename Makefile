@@ -49,11 +49,16 @@ toy: setup  ## one SSD trial on the paper's toy model, and the toy's headline nu
 	$(BIN)/ssd model=toy
 	$(BIN)/python -m ssd.models.toy
 
+# pytest-xdist workers (0: none). Whole files go to one worker (module fixtures built once), so the
+# long trained-student test in tests/test_teff_law.py runs beside the rest instead of after it.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
+
 test: setup  ## the CI test run: unit, config and CPU integration tests
-	$(BIN)/pytest -m "not gpu and not slow" -q --durations=15
+	$(BIN)/pytest -m "not gpu and not slow" -q --durations=15 $(XDIST)
 
 test-all: setup  ## everything that runs without a GPU, slow tests included
-	$(BIN)/pytest -m "not gpu" -q --durations=15
+	$(BIN)/pytest -m "not gpu" -q --durations=15 $(XDIST)
 
 test-integration: setup  ## only the CPU end-to-end tests
 	$(BIN)/pytest -m integration -q
