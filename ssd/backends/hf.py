@@ -1,6 +1,8 @@
 """transformers backend: batched sampling with a KV cache on CPU or GPU; SFT in ``backends.sft``.
 
-Every token is drawn by ``ssd.decoding.chain_logprobs`` + ``sample_from_logprobs`` (vLLM's order:
+Llama-style small models (the tiny world, tiny-random) sample through ``backends.small_sampler``
+(static KV cache, per-sample random streams); other models through ``decode_batch`` below.
+Every token is drawn from ``ssd.decoding.chain_logprobs`` (vLLM's order:
 temperature -> top-k -> top-p), never by HF's warpers, so ``training=ideal`` (``Policy.pre``) works
 here exactly as in the toy backend. Prompts are left-padded; each row stops at a stop token (EOS or
 the model's ``generation_config`` end ids) or at ``max_tokens``.
