@@ -37,7 +37,8 @@ FULL_HASH_MAX_BYTES = (
 EDGE_BYTES = 16 << 20
 PKG_SCHEME = "pkg://"
 TINY_RANDOM = "tiny-random"  # model.name whose model the backend builds on first use
-# auto: small_sampler for the model types it supports, else decode_batch; small | generic: force.
+# auto: small_sampler on CPU for the model types it supports, else decode_batch; small | generic:
+# that loop.
 SAMPLERS = ("auto", "small", "generic")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -224,16 +225,16 @@ def decode_batch(
 class HFBackend:
     """transformers sampling (and SFT through ``ssd.backends.sft``) for one base model.
 
-    Models ``small_sampler`` supports (Llama-style: the tiny world, tiny-random) decode all rows
-    of a call together (``sampler="auto"``); each sample draws from its own random stream, fixed by
-    the seed, its prompt id and its index, so it does not depend on the batch composition, the
-    order or ``batch_size``, which then only groups the ``on_batch`` callbacks.
+    On CPU, models ``small_sampler`` supports (Llama-style: the tiny world, tiny-random) decode
+    all rows of a call together (``sampler="auto"``); each sample draws from its own random
+    stream, fixed by the seed, its prompt id and its index, so it does not depend on the batch
+    composition, the order or ``batch_size``, which then only groups the ``on_batch`` callbacks.
 
-    Other models (``sampler="generic"``) decode ``batch_size`` sequences together; a batch holds
-    whole prompts (all ``n`` samples of a prompt), at least one. Their samples depend on the seed
-    and on the batch composition: the same prompts in the same order with the same ``n`` and
-    ``batch_size`` give the same samples. A resumed run that skips whole finished batches chunks
-    the remaining prompts the same way, so it reproduces the uninterrupted run.
+    Other models and GPUs (``sampler="generic"``) decode ``batch_size`` sequences together; a
+    batch holds whole prompts (all ``n`` samples of a prompt), at least one. Their samples
+    depend on the seed and on the batch composition: the same prompts in the same order with the
+    same ``n`` and ``batch_size`` give the same samples. A resumed run that skips whole finished
+    batches chunks the remaining prompts the same way, so it reproduces the uninterrupted run.
     """
 
     def __init__(self, model: Any, batch_size: int = 128, sampler: str = "auto") -> None:
@@ -263,6 +264,8 @@ class HFBackend:
     def _sampler_name(self) -> str:
         if self.sampler != "auto":
             return self.sampler
+        if self.device.type != "cpu":  # GPU batches are large: decode_batch's memory profile
+            return "generic"
         local = _local_dir(resolve_model_path(self.model_cfg.path))
         config = local / "config.json" if local is not None else None
         if config is None or not config.is_file():
@@ -381,7 +384,8 @@ class HFBackend:
                 f"sampler='small' does not support model type {model.config.model_type!r}: "
                 f"expected one of {', '.join(SUPPORTED_TYPES)}"
             )
-        return self.sampler == "small" or (self.sampler == "auto" and small_supports(model))
+        auto = self.sampler == "auto" and self.device.type == "cpu" and small_supports(model)
+        return self.sampler == "small" or auto
 
     # -- training ---------------------------------------------------------------------------
     def train(self, samples: Sequence[Sample], training: Any, out_dir: Path) -> dict[str, Any]:
