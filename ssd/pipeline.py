@@ -23,6 +23,7 @@ from ssd.backends import load_backend
 from ssd.backends.base import Backend, Policy
 from ssd.config import RunConfig, cache_payload
 from ssd.decoding import Decoding
+from ssd.environment import environment
 from ssd.evaluation.stage import evaluate
 from ssd.prompts import asks_for_fenced_code
 from ssd.records import RESULTS_FILE, Prompt
@@ -216,6 +217,7 @@ def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> 
         cache=stages.cache_info,
         timings=stages.timings,
         config=asdict(run),
+        environment=environment(),
     )
     head, _, metric = run.objective.partition(".")
     if metric not in results.get(head, {}):

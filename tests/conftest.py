@@ -13,6 +13,9 @@ from omegaconf import DictConfig
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
+# Before torch loads OpenMP: idle threads sleep instead of spinning, which on shared cores made
+# the tiny models' loops 10-20x slower (also set by the Makefile; here for a bare `pytest`).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"

@@ -36,6 +36,7 @@ def test_results_carry_base_ssd_ideal_and_objective(
     )
     assert saved["training"]["tv_to_ideal_max"] < 0.03
     assert set(saved["timings"]) == {"eval_base", "samples", "train", "eval_ssd", "eval_ideal"}
+    assert saved["environment"]["packages"]["torch"].startswith("2.")
 
 
 def test_changing_only_evaluation_reuses_samples_and_training(

@@ -1,6 +1,8 @@
 """transformers backend: batched sampling with a KV cache on CPU or GPU; SFT in ``backends.sft``.
 
-Every token is drawn by ``ssd.decoding.chain_logprobs`` + ``sample_from_logprobs`` (vLLM's order:
+Llama-style small models (the tiny world, tiny-random) sample through ``backends.small_sampler``
+(static KV cache, per-sample random streams); other models through ``decode_batch`` below.
+Every token is drawn from ``ssd.decoding.chain_logprobs`` (vLLM's order:
 temperature -> top-k -> top-p), never by HF's warpers, so ``training=ideal`` (``Policy.pre``) works
 here exactly as in the toy backend. Prompts are left-padded; each row stops at a stop token (EOS or
 the model's ``generation_config`` end ids) or at ``max_tokens``.
@@ -20,6 +22,9 @@ from typing import Any
 import torch
 
 from ssd.backends.base import Policy
+from ssd.backends.small_sampler import SUPPORTED_TYPES, sample_seeds, sample_uniforms
+from ssd.backends.small_sampler import decode_rows as small_decode_rows
+from ssd.backends.small_sampler import supports as small_supports
 from ssd.config import cache_payload
 from ssd.decoding import Decoding, chain_logprobs, check_top_k_ties, sample_from_logprobs
 from ssd.records import Prompt, Sample
@@ -32,6 +37,9 @@ FULL_HASH_MAX_BYTES = (
 EDGE_BYTES = 16 << 20
 PKG_SCHEME = "pkg://"
 TINY_RANDOM = "tiny-random"  # model.name whose model the backend builds on first use
+# auto: small_sampler on CPU for the model types it supports, else decode_batch; small | generic:
+# that loop.
+SAMPLERS = ("auto", "small", "generic")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -227,20 +235,32 @@ def decode_batch(
 class HFBackend:
     """transformers sampling (and SFT through ``ssd.backends.sft``) for one base model.
 
-    ``batch_size`` is the number of sequences decoded together; a batch holds whole prompts
-    (all ``n`` samples of a prompt), at least one. Samples depend on the seed and on the batch
-    composition: the same prompts in the same order with the same ``n`` and ``batch_size`` give
-    the same samples. A resumed run that skips whole finished batches chunks the remaining prompts
-    the same way, so it reproduces the uninterrupted run.
+    On CPU, models ``small_sampler`` supports (Llama-style: the tiny world, tiny-random) decode
+    all rows of a call together (``sampler="auto"``); each sample draws from its own random
+    stream, fixed by the seed, its prompt id and its index, so it does not depend on the batch
+    composition, the order or ``batch_size``, which then only groups the ``on_batch`` callbacks.
+
+    Other models and GPUs (``sampler="generic"``) decode ``batch_size`` sequences together; a
+    batch holds whole prompts (all ``n`` samples of a prompt), at least one. Their samples
+    depend on the seed and on the batch composition: the same prompts in the same order with the
+    same ``n`` and ``batch_size`` give the same samples. A resumed run that skips whole finished
+    batches chunks the remaining prompts the same way, so it reproduces the uninterrupted run.
     """
 
-    def __init__(self, model: Any, batch_size: int = 128, top_k_ties: str = "auto") -> None:
+    def __init__(
+        self, model: Any, batch_size: int = 128, sampler: str = "auto", top_k_ties: str = "auto"
+    ) -> None:
+        if sampler not in SAMPLERS:
+            raise ValueError(
+                f"sampler={sampler!r} is invalid: expected one of {', '.join(SAMPLERS)}"
+            )
         if not model.path:
             raise ValueError("model.path is required for the hf backend (hub id or local folder)")
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} is invalid: expected a positive count")
         self.model_cfg = model
         self.batch_size = batch_size
+        self.sampler = sampler
         # "auto": this engine's own rule, keeping every token tied with the k-th logit.
         self.top_k_ties = check_top_k_ties("keep" if top_k_ties == "auto" else top_k_ties)
         self.device = resolve_device(model.device)
@@ -256,10 +276,30 @@ class HFBackend:
 
     # -- identity ---------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
+        """``model_identity`` plus the engine and the sampling loop (they draw different samples)."""
         import transformers
 
         engine = engine_identity("transformers", transformers.__version__, self.top_k_ties)
-        return {**model_identity("hf", self.model_cfg), "engine": engine}
+        return {
+            **model_identity("hf", self.model_cfg),
+            "engine": engine,
+            "sampler": self._sampler_name(),
+        }
+
+    def _sampler_name(self) -> str:
+        if self.sampler != "auto":
+            return self.sampler
+        if self.device.type != "cpu":  # GPU batches are large: decode_batch's memory profile
+            return "generic"
+        local = _local_dir(resolve_model_path(self.model_cfg.path))
+        config = local / "config.json" if local is not None else None
+        if config is None or not config.is_file():
+            return "generic"
+        return (
+            "small"
+            if json.loads(config.read_text()).get("model_type") in SUPPORTED_TYPES
+            else "generic"
+        )
 
     # -- loading ----------------------------------------------------------------------------
     def load(self, checkpoint: str | None = None) -> tuple[Any, Any]:
@@ -306,29 +346,19 @@ class HFBackend:
         stop_ids = stop_token_ids(tokenizer, model.generation_config.eos_token_id)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
         per_batch = max(1, self.batch_size // n)
-        for start in range(0, len(prompts), per_batch):
-            batch = prompts[start : start + per_batch]
-            rendered = [render_prompt(tokenizer, p, self.model_cfg) for p in batch]
-            rows = [ids for _, ids in rendered for _ in range(n)]
-            gen = torch.Generator(device=self.device)
-            gen.manual_seed(batch_seed(seed, [p.prompt_id for p in batch]))
-            results = decode_batch(
-                model,
-                rows,
-                chain,
-                max_tokens=max_tokens,
-                stop_ids=stop_ids,
-                pad_id=pad_id,
-                generator=gen,
-                top_k_ties=self.top_k_ties,
-            )
+        rendered = [render_prompt(tokenizer, p, self.model_cfg) for p in prompts]
+        rows = [ids for _, ids in rendered for _ in range(n)]
+
+        def emit(first: int, results: Sequence[tuple[list[int], str]]) -> None:
+            """Samples of prompts ``first, first + 1, ...`` from their rows' results."""
             samples = []
-            for row, (token_ids, finish) in enumerate(results):
-                prompt, (text, prompt_token_ids) = batch[row // n], rendered[row // n]
+            for offset, (token_ids, finish) in enumerate(results):
+                prompt_index = first + offset // n
+                text, prompt_token_ids = rendered[prompt_index]
                 samples.append(
                     Sample(
-                        prompt_id=prompt.prompt_id,
-                        sample_index=row % n,
+                        prompt_id=prompts[prompt_index].prompt_id,
+                        sample_index=offset % n,
                         prompt_text=text,
                         prompt_token_ids=list(prompt_token_ids),
                         completion=tokenizer.decode(token_ids, skip_special_tokens=True),
@@ -338,6 +368,51 @@ class HFBackend:
                     )
                 )
             on_batch(samples)
+
+        if self._small(model):
+            # Every row in one call (chunked by memory inside); each sample draws from its own
+            # stream, so the batching below only groups the callbacks.
+            keys = [(p.prompt_id, j) for p in prompts for j in range(n)]
+            results = small_decode_rows(
+                model,
+                rows,
+                chain,
+                sample_uniforms(sample_seeds(seed, keys), max_tokens),
+                max_tokens=max_tokens,
+                stop_ids=stop_ids,
+                top_k_ties=self.top_k_ties,
+            )
+            for first in range(0, len(prompts), per_batch):
+                count = min(per_batch, len(prompts) - first)
+                emit(first, results[first * n : (first + count) * n])
+            return
+        for first in range(0, len(prompts), per_batch):
+            batch = prompts[first : first + per_batch]
+            gen = torch.Generator(device=self.device)
+            gen.manual_seed(batch_seed(seed, [p.prompt_id for p in batch]))
+            emit(
+                first,
+                decode_batch(
+                    model,
+                    rows[first * n : (first + len(batch)) * n],
+                    chain,
+                    max_tokens=max_tokens,
+                    stop_ids=stop_ids,
+                    pad_id=pad_id,
+                    generator=gen,
+                    top_k_ties=self.top_k_ties,
+                ),
+            )
+
+    def _small(self, model: Any) -> bool:
+        """Whether this model samples through ``small_sampler`` (see ``sampler`` in __init__)."""
+        if self.sampler == "small" and not small_supports(model):
+            raise ValueError(
+                f"sampler='small' does not support model type {model.config.model_type!r}: "
+                f"expected one of {', '.join(SUPPORTED_TYPES)}"
+            )
+        auto = self.sampler == "auto" and self.device.type == "cpu" and small_supports(model)
+        return self.sampler == "small" or auto
 
     # -- training ---------------------------------------------------------------------------
     def train(self, samples: Sequence[Sample], training: Any, out_dir: Path) -> dict[str, Any]:
