@@ -276,7 +276,7 @@ class HFBackend:
 
     # -- identity ---------------------------------------------------------------------------
     def identity(self) -> dict[str, Any]:
-        """``model_identity`` plus the engine and the sampling loop (they draw different samples)."""
+        """``model_identity`` plus the engine and the sampling loop (both change the samples)."""
         import transformers
 
         engine = engine_identity("transformers", transformers.__version__, self.top_k_ties)
