@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ssd import prompt_source, tracking
+from ssd import cost, prompt_source, tracking
 from ssd.artifacts import Artifact, Cache, write_json_atomic
 from ssd.backends import load_backend
 from ssd.backends.base import Backend, Policy
@@ -27,7 +27,7 @@ from ssd.decoding import Decoding
 from ssd.evaluation.stage import evaluate
 from ssd.prompts import asks_for_fenced_code
 from ssd.records import RESULTS_FILE, Prompt
-from ssd.sampling import load_samples, sample
+from ssd.sampling import iter_samples, load_samples, sample
 from ssd.training import train
 
 log = logging.getLogger(__name__)
@@ -49,13 +49,22 @@ class _Stages:
         self.cache = cache
         self.cache_info: dict[str, dict[str, Any]] = {}
         self.timings: dict[str, float] = {}
+        self.costs: dict[str, dict[str, float]] = {}  # ssd.cost blocks; a cache hit costs 0
 
     def run(
-        self, name: str, stage: str, payload: dict[str, Any], fn: Callable[[Path], dict[str, Any]]
+        self,
+        name: str,
+        stage: str,
+        payload: dict[str, Any],
+        fn: Callable[[Path], dict[str, Any]],
+        counts: Callable[[Artifact], dict[str, Any]] = lambda art: {},
     ) -> Artifact:
         start = time.time()
         artifact = self.cache.build(stage, payload, fn)
         self.timings[name] = round(time.time() - start, 3)
+        summary = artifact.manifest.get("summary", {})
+        extra = {} if artifact.hit else counts(artifact)
+        self.costs[name] = cost.stage_cost(stage, artifact.hit, self.timings[name], summary, extra)
         self.cache_info[name] = {
             "key": artifact.key,
             "hit": artifact.hit,
@@ -115,10 +124,18 @@ def _evaluate_policy(
         "eval",
         _eval_payload(run, identity, policy_id),
         lambda work: _call_stage(_evaluate_stage, backend, run, policy, work),
+        lambda art: {
+            "programs": int(art.manifest["summary"].get("num_problems", 0)) * run.evaluation.n
+        },
     )
     metrics = dict(art.manifest["summary"])
     metrics["eval_dir"] = str(art.path)
     return metrics
+
+
+def _sampled_tokens(samples_dir: Path) -> int:
+    """Completion tokens in a samples folder (read once, when the stage was computed)."""
+    return sum(len(s.token_ids) for s in iter_samples(samples_dir))
 
 
 def _delta(ssd: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
@@ -175,6 +192,7 @@ def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> 
             "samples",
             sampling_payload,
             lambda work: _call_stage(_sample_stage, backend, run, prompts, work),
+            lambda art: {"tokens": _sampled_tokens(art.path)},
         )
         training_payload = {
             "model": identity,
@@ -186,6 +204,7 @@ def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> 
             "train",
             training_payload,
             lambda work: _call_stage(_train_stage, backend, run, samples_art.path, work),
+            lambda art: {"tokens": _sampled_tokens(samples_art.path)},
         )
         results["training"] = train_art.manifest["summary"]
         trained = Policy(checkpoint=str(train_art.path))
@@ -211,6 +230,7 @@ def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> 
         t_eff=run.sampling.temperature * run.evaluation.temperature,
         cache=stages.cache_info,
         timings=stages.timings,
+        cost={**cost.total_cost(stages.costs.values()), "stages": stages.costs},
         config=asdict(run),
     )
     head, _, metric = run.objective.partition(".")
@@ -239,7 +259,7 @@ def run_tracked(run: RunConfig, out_dir: Path, backend: Backend | None = None) -
             wb,
             {
                 k: results[k]
-                for k in ("base", "ssd", "ideal", "delta", "t_eff", "objective")
+                for k in ("base", "ssd", "ideal", "delta", "t_eff", "objective", "cost")
                 if k in results
             },
         )

@@ -53,6 +53,8 @@ def read_metrics(path: Path) -> dict[str, float]:
         for key, value in node.items():
             if not prefix and key in _SKIPPED_RESULT_KEYS:
                 continue
+            if prefix == "cost." and key == "stages":  # per-stage detail stays in results.json
+                continue
             if isinstance(value, dict):
                 walk(f"{prefix}{key}.", value)
             elif isinstance(value, int | float) and not isinstance(value, bool):
