@@ -28,6 +28,7 @@ from ssd.evaluation.stage import evaluate
 from ssd.prompts import asks_for_fenced_code
 from ssd.records import RESULTS_FILE, Prompt
 from ssd.sampling import iter_samples, load_samples, sample
+from ssd.study_link import StudyLink
 from ssd.training import train
 
 log = logging.getLogger(__name__)
@@ -242,8 +243,14 @@ def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> 
     return results
 
 
-def run_tracked(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> dict[str, Any]:
-    """``run_trial`` inside a W&B run (group = experiment or study, job_type = trial)."""
+def run_tracked(
+    run: RunConfig, out_dir: Path, backend: Backend | None = None, link: StudyLink | None = None
+) -> dict[str, Any]:
+    """``run_trial`` inside a W&B run (group = experiment or study, job_type = trial).
+
+    With a ``link`` whose sweep nests (``hydra.sweeper.inner``), the job is an outer trial:
+    ``ssd.nested.run_nested`` runs the inner T_eval search, each point a W&B step.
+    """
     trial = run.trial or {}
     name = trial.get("name") or out_dir.name
     with tracking.open_run(
@@ -254,7 +261,19 @@ def run_tracked(run: RunConfig, out_dir: Path, backend: Backend | None = None) -
         config=asdict(run),
         dir=Path(run.tracking.dir or out_dir),
     ) as wb:
-        results = run_trial(run, out_dir, backend)
+        if link is not None and link.inner:
+            from ssd.nested import run_nested
+
+            backend = backend or load_backend(run.model, run.sampling.backend)
+
+            def point(cfg: RunConfig, folder: Path) -> dict[str, Any]:
+                res = run_trial(cfg, folder, backend)
+                tracking.log_metrics(wb, {"inner": {k: res[k] for k in ("t_eval", "objective")}})
+                return res
+
+            results = run_nested(run, out_dir, link.inner, point)
+        else:
+            results = run_trial(run, out_dir, backend)
         tracking.log_metrics(
             wb,
             {

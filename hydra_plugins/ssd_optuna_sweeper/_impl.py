@@ -38,7 +38,9 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from ._cost import print_plan, study_plan
 from ._grid import OrderedGridSampler
+from ._nested import INNER_PARAM, OuterSampler, record_inner
 from ._results import (
     JOB_RESULTS,
     TRIALS_FILE,
@@ -80,6 +82,10 @@ class OptunaSweeperImpl(Sweeper):
         enqueue: ListConfig | list[Any],
         heartbeat_interval: float,
         grace_period: float,
+        inner: DictConfig | None = None,
+        pruner: DictConfig | None = None,
+        fidelity: DictConfig | None = None,
+        dry_run: bool = False,
     ) -> None:
         directions = list(direction) if isinstance(direction, ListConfig | list) else [direction]
         bad = [d for d in directions if str(d).lower() not in ("minimize", "maximize")]
@@ -107,6 +113,17 @@ class OptunaSweeperImpl(Sweeper):
         self.enqueue: list[dict[str, Any]] = list(_container(enqueue))
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
+        self.inner: dict[str, Any] | None = _container(inner) if inner else None
+        if self.inner is not None:
+            from ssd.nested import inner_spec
+
+            inner_spec(self.inner)  # a bad inner node fails here, before any job
+            if len(directions) != 1:
+                raise ValueError("hydra.sweeper.inner: a nested search needs one direction")
+        self.pruner_cfg = pruner
+        self.fidelity: dict[str, Any] = _container(fidelity) if fidelity else {}
+        self.dry_run = dry_run
+        self.space: dict[str, SearchParam] = {}
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -125,7 +142,17 @@ class OptunaSweeperImpl(Sweeper):
         lines = [f"{k}={param_text(v)}" for k, v in self.params.items()] + list(arguments)
         overrides = parse_overrides(lines, parser)
         space = {o.get_key_element(): search_param(o) for o in overrides if o.is_sweep_override()}
+        if self.inner is not None and INNER_PARAM in {p.name for p in space.values()}:
+            raise ValueError(
+                f"hydra.sweeper.inner searches {INNER_PARAM} inside each trial: remove it from "
+                "hydra.sweeper.params"
+            )
+        self.space = space
         sampler, n_trials = self._sampler(list(space.values()))
+        if self.dry_run:
+            assert self.config is not None
+            print_plan(study_plan(self.config, space, sampler, n_trials, self.inner))
+            return []
 
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
@@ -194,11 +221,17 @@ class OptunaSweeperImpl(Sweeper):
                     f"the grid sampler needs discrete values; {continuous} use interval(): "
                     "use choice(...), range(...) or int(interval(...))"
                 )
-            sampler = OrderedGridSampler({p.name: p.grid or () for p in space})
-            if n_trials > len(sampler.points):
-                log.info("Grid of %d points: n_trials capped at %d", *(len(sampler.points),) * 2)
-            return sampler, min(n_trials, len(sampler.points))
-        return make_sampler(self.sampler_cfg), n_trials
+            grid = OrderedGridSampler({p.name: p.grid or () for p in space})
+            if n_trials > len(grid.points):
+                log.info("Grid of %d points: n_trials capped at %d", *(len(grid.points),) * 2)
+            self.grid = grid
+            return self._outer(grid), min(n_trials, len(grid.points))
+        self.grid = None
+        return self._outer(make_sampler(self.sampler_cfg)), n_trials
+
+    def _outer(self, sampler: optuna.samplers.BaseSampler) -> optuna.samplers.BaseSampler:
+        """With a nested search the sampler sees outer trials only (inner points are not its)."""
+        return OuterSampler(sampler) if self.inner is not None else sampler
 
     def _storage(self) -> Any:
         cfg = self.storage_cfg
@@ -278,10 +311,10 @@ class OptunaSweeperImpl(Sweeper):
             reason = None
             if ledger.rank(trial.number) >= n_trials:
                 reason = f"past the budget of {n_trials} trials (another worker was faster)"
-            elif isinstance(sampler, OrderedGridSampler):
-                point = tuple(trial.params.get(n) for n in sampler.names)
-                earlier = _settled_earlier(study, sampler, trial.number, n_trials)
-                if point in {sampler.point_of(t) for t in earlier}:
+            elif self.grid is not None:
+                point = tuple(trial.params.get(n) for n in self.grid.names)
+                earlier = _settled_earlier(study, self.grid, trial.number, n_trials)
+                if point in {self.grid.point_of(t) for t in earlier}:
                     reason = f"grid point {point} is held by another trial"
             if reason is None:
                 keep.append(trial)
@@ -382,11 +415,26 @@ class OptunaSweeperImpl(Sweeper):
             self.storage.set_trial_user_attr(trial_id, key, value)
         try:
             values = as_values(result(), len(self.directions))
+        except optuna.TrialPruned as e:  # the job stopped itself (see ssd.fidelity)
+            log.info("Trial %d pruned: %s", number, e)
+            study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+            return
         except Exception as e:  # the job raised, or returned something that is not a score
             log.warning("Trial %d failed: %s: %s", number, type(e).__name__, e)
             self.storage.set_trial_user_attr(trial_id, "error", f"{type(e).__name__}: {e}")
             study.tell(number, state=TrialState.FAIL)
             return
+        if self.inner is not None and job_dir:
+            distributions = {p.name: p.distribution for p in self.space.values()}
+            record_inner(
+                study,
+                self.storage.get_trial(trial_id),
+                distributions,
+                self.inner,
+                Path(job_dir),
+                self._job_dir,
+                read_metrics,
+            )
         study.tell(number, values)
 
     def _check_failure_rate(self, study: optuna.Study, n_trials: int) -> None:
