@@ -18,8 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ssd import cost, prompt_source, tracking
-from ssd.artifacts import Artifact, Cache, write_json_atomic
+from ssd import cost, fidelity, prompt_source, tracking
+from ssd.artifacts import Artifact, Cache, cache_key, write_json_atomic
 from ssd.backends import load_backend
 from ssd.backends.base import Backend, Policy
 from ssd.config import RunConfig
@@ -150,13 +150,17 @@ def _delta(ssd: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> dict[str, Any]:
+def run_trial(
+    run: RunConfig, out_dir: Path, backend: Backend | None = None, link: StudyLink | None = None
+) -> dict[str, Any]:
     """Run one SSD trial and write ``results.json`` into ``out_dir``.
 
     Args:
         run: the validated run config.
         out_dir: the run folder (Hydra's output dir for the CLI).
         backend: a ready backend (tests); built from the config when None.
+        link: the sweep's line to this trial (``ssd.study_link``); with a pruner, training
+            reports intermediate scores and may raise ``optuna.TrialPruned`` (``ssd.fidelity``).
 
     Returns:
         The results dict; ``results["objective"]`` is what a sweeper optimises.
@@ -200,13 +204,21 @@ def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> 
             "samples": samples_art.key,
             "training": asdict(run.training),
         }
-        train_art = stages.run(
-            "train",
-            "train",
-            training_payload,
-            lambda work: _call_stage(_train_stage, backend, run, samples_art.path, work),
-            lambda art: {"tokens": _sampled_tokens(samples_art.path)},
-        )
+        train_key = cache_key({"stage": "train", **training_payload})
+        train_work = stages.cache.path("train", train_key).with_name(f"{train_key}.partial")
+        prior = list(stages.costs.values())
+        with fidelity.reporting(link, run, backend, train_work, out_dir, prior) as reporter:
+            train_art = stages.run(
+                "train",
+                "train",
+                training_payload,
+                lambda work: _call_stage(_train_stage, backend, run, samples_art.path, work),
+                lambda art: {"tokens": _sampled_tokens(samples_art.path)},
+            )
+        if reporter is not None:
+            done = reporter.finish()
+            results["intermediate"] = done["intermediate"]
+            stages.costs["fidelity_evals"] = done["cost"]
         results["training"] = train_art.manifest["summary"]
         trained = Policy(checkpoint=str(train_art.path))
         results["ssd"] = _evaluate_policy(
@@ -267,13 +279,13 @@ def run_tracked(
             backend = backend or load_backend(run.model, run.sampling.backend)
 
             def point(cfg: RunConfig, folder: Path) -> dict[str, Any]:
-                res = run_trial(cfg, folder, backend)
+                res = run_trial(cfg, folder, backend, link)
                 tracking.log_metrics(wb, {"inner": {k: res[k] for k in ("t_eval", "objective")}})
                 return res
 
             results = run_nested(run, out_dir, link.inner, point)
         else:
-            results = run_trial(run, out_dir, backend)
+            results = run_trial(run, out_dir, backend, link)
         tracking.log_metrics(
             wb,
             {

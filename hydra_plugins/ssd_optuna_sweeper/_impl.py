@@ -237,22 +237,8 @@ class OptunaSweeperImpl(Sweeper):
         cfg = self.storage_cfg
         if cfg is None:
             cfg = str(self.sweep_dir.resolve() / "optuna.journal")
-        if isinstance(cfg, DictConfig):
-            self.storage_text = str(cfg.get("_target_"))
-            return instantiate(cfg)
-        self.storage_text = str(cfg)
-        if "://" not in cfg:  # a plain path: a journal file, safe for several local processes
-            Path(cfg).parent.mkdir(parents=True, exist_ok=True)
-            return optuna.storages.JournalStorage(JournalFileBackend(cfg))
-        engine_kwargs = {"connect_args": {"timeout": 60}} if cfg.startswith("sqlite") else {}
-        for attempt in range(5):
-            try:
-                return optuna.storages.RDBStorage(cfg, engine_kwargs=engine_kwargs)
-            except Exception as e:  # workers starting together race to create the schema
-                if attempt == 4:
-                    raise
-                log.info("Opening storage %s failed (%s); retrying", cfg, type(e).__name__)
-                time.sleep(0.5 + random.random())
+        self.storage_text = str(cfg.get("_target_")) if isinstance(cfg, DictConfig) else str(cfg)
+        return open_storage(cfg)
 
     def _open_study(self, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
         self.storage = self._storage()
@@ -510,6 +496,27 @@ class OptunaSweeperImpl(Sweeper):
             write_results(study, self.sweep_dir, space, n_trials, self.storage_text)
         except Exception as e:  # never hide the sweep's own outcome behind a reporting error
             log.error("Could not write the results of study %s: %s", study.study_name, e)
+
+
+def open_storage(cfg: Any) -> Any:
+    """An Optuna storage from `hydra.sweeper.storage` (a node with _target_, a URL, or a journal
+    file path). Also used by a trial's job to report to its study (ssd.fidelity)."""
+    if isinstance(cfg, DictConfig | dict):
+        return instantiate(cfg)
+    cfg = str(cfg)
+    if "://" not in cfg:  # a plain path: a journal file, safe for several local processes
+        Path(cfg).parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(cfg))
+    engine_kwargs = {"connect_args": {"timeout": 60}} if cfg.startswith("sqlite") else {}
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(cfg, engine_kwargs=engine_kwargs)
+        except Exception as e:  # workers starting together race to create the schema
+            if attempt == 4:
+                raise
+            log.info("Opening storage %s failed (%s); retrying", cfg, type(e).__name__)
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
 
 
 def _settled_earlier(

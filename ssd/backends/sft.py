@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from ssd import fidelity
 from ssd.backends.hf import resolve_model_path
 from ssd.records import Sample
 
@@ -170,6 +171,9 @@ def make_trainer(model_cfg: Any, samples: Sequence[Sample], training: Any, out_d
     trainer.remove_callback(PrinterCallback)  # it prints every log line; we log instead
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(_step_bar_callback())
+    pruning = fidelity.hf_callback()  # a pruned study's intermediate evaluations (ssd.fidelity)
+    if pruning is not None:
+        trainer.add_callback(pruning)
     return trainer
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ssd import fidelity
 from ssd.backends.base import Policy
 from ssd.decoding import Decoding, chain_logprobs
 from ssd.models import toy
@@ -75,8 +76,13 @@ class ToyBackend:
     def train(self, samples: Sequence[Sample], training: Any, out_dir: Path) -> dict[str, Any]:
         counts = toy.visited_counts([s.token_ids for s in samples])
         teacher = toy.teacher_logprobs()
+        on_step = fidelity.toy_hook(CHECKPOINT_FILE, training.max_steps)  # pruning, if any
         student, losses = toy.fit_student(
-            counts, teacher, steps=training.max_steps, learning_rate=training.learning_rate
+            counts,
+            teacher,
+            steps=training.max_steps,
+            learning_rate=training.learning_rate,
+            on_step=on_step,
         )
         out_dir.mkdir(parents=True, exist_ok=True)
         torch.save(student, out_dir / CHECKPOINT_FILE)
