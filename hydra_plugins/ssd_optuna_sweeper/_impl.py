@@ -15,6 +15,7 @@ and retried. A worker that asks past the budget (a race with another worker) can
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import random
@@ -449,6 +450,10 @@ class OptunaSweeperImpl(Sweeper):
         the trial is stale; `finished_objective` says when a folder's results.json counts.
         """
         job_dir = Path(trial.user_attrs.get("job_dir") or self._job_dir(trial.number))
+        if _was_pruned(job_dir, trial):  # the job stopped itself; its sweeper never heard
+            study.tell(trial.number, state=TrialState.PRUNED, skip_if_finished=True)
+            log.warning("Trial %d recovered as PRUNED from %s", trial.number, job_dir)
+            return True
         texts = {k: line.partition("=")[2] for k, line in _param_lines(space, trial.params).items()}
         started = trial.datetime_start.timestamp() if trial.datetime_start else None
         try:
@@ -496,6 +501,18 @@ class OptunaSweeperImpl(Sweeper):
             write_results(study, self.sweep_dir, space, n_trials, self.storage_text)
         except Exception as e:  # never hide the sweep's own outcome behind a reporting error
             log.error("Could not write the results of study %s: %s", study.study_name, e)
+
+
+def _was_pruned(job_dir: Path, trial: FrozenTrial) -> bool:
+    """Whether the trial's job wrote a pruned results.json after the trial started."""
+    path = job_dir / JOB_RESULTS
+    started = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+    try:
+        if path.stat().st_mtime < started - 60:
+            return False
+        return "pruned" in json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
 
 
 def open_storage(cfg: Any) -> Any:
