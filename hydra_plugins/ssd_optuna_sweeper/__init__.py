@@ -132,6 +132,17 @@ class FidelityConf:
     t_eval: float | None = None
 
 
+@dataclass
+class ScreenConf:
+    # Cheap screening first: `study` names a finished study of the same space run with
+    # training=ideal (sweeps/teff_screen.yaml: no sampling, no training); its `top` best outer
+    # trials are enqueued as this study's first trials. `storage`: null = the journal of the
+    # sibling sweep folder <sweep dir>/../<study>/optuna.journal.
+    study: str | None = None
+    storage: Any = None
+    top: int = 3
+
+
 # ---------------------------------------------------------------- the sweeper
 @dataclass
 class SsdOptunaSweeperConf:
@@ -161,6 +172,7 @@ class SsdOptunaSweeperConf:
     pruner: Any = MISSING  # group hydra/sweeper/pruner: none | median | successive_halving | ...
     fidelity: FidelityConf = field(default_factory=lambda: FidelityConf())
     dry_run: bool = False  # print how many samplings, trainings, evaluations; launch nothing
+    screen: ScreenConf = field(default_factory=lambda: ScreenConf())
 
 
 class SsdOptunaSweeper(Sweeper):

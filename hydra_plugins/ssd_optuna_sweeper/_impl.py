@@ -41,7 +41,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from ._cost import print_plan, study_plan
 from ._grid import OrderedGridSampler
-from ._nested import INNER_PARAM, OuterSampler, record_inner
+from ._nested import INNER_PARAM, OuterSampler, is_inner, record_inner
 from ._results import (
     JOB_RESULTS,
     TRIALS_FILE,
@@ -87,6 +87,7 @@ class OptunaSweeperImpl(Sweeper):
         pruner: DictConfig | None = None,
         fidelity: DictConfig | None = None,
         dry_run: bool = False,
+        screen: DictConfig | None = None,
     ) -> None:
         directions = list(direction) if isinstance(direction, ListConfig | list) else [direction]
         bad = [d for d in directions if str(d).lower() not in ("minimize", "maximize")]
@@ -109,7 +110,10 @@ class OptunaSweeperImpl(Sweeper):
         self.n_trials = n_trials
         self.n_jobs = n_jobs
         self.max_failure_rate = max_failure_rate
-        self.params: dict[str, Any] = {} if params is None else _container(params)
+        # A null value removes a key a base sweep file swept (e.g. T_eval in a nested variant).
+        self.params: dict[str, Any] = {
+            k: v for k, v in ({} if params is None else _container(params)).items() if v is not None
+        }
         self.custom_search_space = get_method(custom_search_space) if custom_search_space else None
         self.enqueue: list[dict[str, Any]] = list(_container(enqueue))
         self.heartbeat_interval = heartbeat_interval
@@ -124,6 +128,9 @@ class OptunaSweeperImpl(Sweeper):
         self.pruner_cfg = pruner
         self.fidelity: dict[str, Any] = _container(fidelity) if fidelity else {}
         self.dry_run = dry_run
+        self.screen: dict[str, Any] = _container(screen) if screen else {}
+        if self.screen.get("study") and int(self.screen.get("top", 3)) < 1:
+            raise ValueError(f"hydra.sweeper.screen.top={self.screen.get('top')}: must be >= 1")
         self.space: dict[str, SearchParam] = {}
 
     def setup(
@@ -167,6 +174,7 @@ class OptunaSweeperImpl(Sweeper):
             n_trials,
             self.n_jobs,
         )
+        self._enqueue_screened(study, space, n_trials)
         self._enqueue(study, space, n_trials)
 
         returns: list[Sequence[JobReturn]] = []
@@ -270,6 +278,35 @@ class OptunaSweeperImpl(Sweeper):
             return  # a finished (or fully claimed) study gets no new points
         for point in self.enqueue:
             study.enqueue_trial(dict(point), skip_if_exists=True)
+
+    def _enqueue_screened(
+        self, study: optuna.Study, space: dict[str, SearchParam], n_trials: int
+    ) -> None:
+        """Start around the screened peak: enqueue the best outer trials of the screen study."""
+        name = self.screen.get("study")
+        if not name or study.get_trials(deepcopy=False):
+            return  # no screening, or a study already under way (resume): nothing to add
+        cfg = self.screen.get("storage") or str(
+            self.sweep_dir.resolve().parent / name / "optuna.journal"
+        )
+        if isinstance(cfg, str) and "://" not in cfg and not Path(cfg).is_file():
+            raise ValueError(f"hydra.sweeper.screen.study={name}: no study journal at {cfg}")
+        screened = optuna.load_study(study_name=name, storage=open_storage(cfg))
+        names = {p.name for p in space.values()}
+        sign = 1.0 if screened.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+        done = [
+            t
+            for t in screened.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if not is_inner(t) and names <= set(t.params)
+        ]
+        if not done:
+            raise ValueError(f"hydra.sweeper.screen.study={name}: no complete trial with {names}")
+        done.sort(key=lambda t: -sign * float(t.value))  # type: ignore[arg-type]
+        for t in done[: min(int(self.screen.get("top", 3)), n_trials)]:
+            params = {k: v for k, v in t.params.items() if k in names}
+            attrs = {"screened_from": name, "screened_value": t.value}
+            study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=True)
+            log.info("Screened point enqueued: %s (%s %.4f)", params, name, t.value)
 
     # ------------------------------------------------------------ trials
     def _ask(
