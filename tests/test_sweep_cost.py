@@ -41,3 +41,20 @@ def test_cost_counts_what_ran_and_a_cache_hit_costs_nothing(
     again = trial(compose_cfg, tmp_path / "c", [])
     assert again["cost"]["evaluations"] == 0 and again["cost"]["wall_s"] == 0
     assert "0 trainings (0 SFT steps" in format_cost(again["cost"])
+
+
+def test_study_cost_sums_outer_trials_and_counts_pruned() -> None:
+    import pandas as pd
+
+    from ssd.sweep_summary import _study_cost
+
+    trials = pd.DataFrame(
+        {
+            "state": ["COMPLETE", "PRUNED", "COMPLETE"],
+            "user_attrs_inner": [None, None, True],  # the inner point is in trial 0's cost
+            "user_attrs_cost.sft_steps": [40, 10, 40],
+            "user_attrs_cost.evaluations": [3, 1, 2],
+        }
+    )
+    spent = _study_cost(trials)
+    assert spent == {"cost.sft_steps": 50.0, "cost.evaluations": 4.0, "n_pruned": 1}

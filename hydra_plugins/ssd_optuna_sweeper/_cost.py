@@ -101,7 +101,8 @@ def print_plan(plan: dict[str, Any]) -> None:
     print(  # noqa: T201  (the dry run's answer is for the terminal, not the log)
         f"Dry run: {plan['trials']} trials{inner}; the study runs {bound} "
         f"{plan['samplings']} samplings, {plan['trainings']} trainings{steps}, "
-        f"{plan['evaluations']} evaluations; cache hits only lower these. Nothing was launched.",
+        f"{plan['evaluations']} evaluations; cache hits and pruning only lower these. "
+        "Nothing was launched.",
         flush=True,
     )
 
