@@ -22,7 +22,7 @@ from ssd import cost, fidelity, prompt_source, tracking
 from ssd.artifacts import Artifact, Cache, cache_key, write_json_atomic
 from ssd.backends import load_backend
 from ssd.backends.base import Backend, Policy
-from ssd.config import RunConfig
+from ssd.config import RunConfig, cache_payload
 from ssd.decoding import Decoding
 from ssd.evaluation.stage import evaluate
 from ssd.prompts import asks_for_fenced_code
@@ -37,10 +37,8 @@ log = logging.getLogger(__name__)
 def _eval_payload(
     run: RunConfig, identity: dict[str, Any], policy_id: dict[str, Any]
 ) -> dict[str, Any]:
-    evaluation = asdict(run.evaluation)
-    evaluation.pop("workers")  # how many processes grade does not change a verdict
-    evaluation.pop("include_ideal")
-    return {"model": identity, "policy": policy_id, "evaluation": evaluation}
+    # EvaluationConfig.CACHE says which settings change a verdict (not workers, include_ideal).
+    return {"model": identity, "policy": policy_id, "evaluation": cache_payload(run.evaluation)}
 
 
 class _Stages:
@@ -190,7 +188,7 @@ def run_trial(
         sampling_payload = {
             "model": identity,
             "prompts": prompt_source.fingerprint(prompts),
-            "sampling": {k: v for k, v in asdict(run.sampling).items() if k != "batch_size"},
+            "sampling": cache_payload(run.sampling),
         }
         samples_art = stages.run(
             "samples",
@@ -202,7 +200,7 @@ def run_trial(
         training_payload = {
             "model": identity,
             "samples": samples_art.key,
-            "training": asdict(run.training),
+            "training": run.training.cache_payload(),
         }
         train_key = cache_key({"stage": "train", **training_payload})
         train_work = stages.cache.path("train", train_key).with_name(f"{train_key}.partial")

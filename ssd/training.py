@@ -62,7 +62,7 @@ def train(
     out_dir: Path,
     count_code: bool = True,
 ) -> dict[str, Any]:
-    """Filter the samples and fine-tune; the checkpoint goes to ``out_dir``.
+    """Filter the samples and fit the student ``training.method`` names; it goes to ``out_dir``.
 
     Returns:
         The backend's training metrics plus the filter counts under ``filter``.
@@ -71,5 +71,13 @@ def train(
     log.info("training on %d of %d samples (%s)", len(kept), len(samples), counts)
     if not kept:
         raise RuntimeError(f"every sample was filtered out ({counts}); nothing to train on")
-    metrics = backend.train(kept, training, out_dir)
+    if training.method == "sgd":  # the toy's logit table (training.sgd)
+        fit = getattr(backend, "fit_logit_table", None)
+        if fit is None:
+            raise ValueError("training.method='sgd' is invalid: expected sft for HF models")
+        metrics = fit(kept, training.sgd, out_dir)
+    elif training.method == "sft":  # TRL SFT of an HF model (ssd.backends.sft)
+        metrics = backend.train(kept, training, out_dir)
+    else:
+        raise ValueError(f"training.method={training.method!r} trains nothing: expected sgd or sft")
     return {**metrics, "filter": counts}

@@ -51,7 +51,7 @@ def test_expensive_study_starts_at_the_screened_peak(tmp_path: Path) -> None:
 
     ssd(
         tmp_path, "+sweep=teff", "hydra.sweeper.n_trials=2", "sampling.n=1000",
-        "training.max_steps=10", "hydra.sweeper.screen.study=teff_screen_toy",
+        "training.sgd.steps=10", "hydra.sweeper.screen.study=teff_screen_toy",
         "hydra.sweeper.screen.top=2",
     )  # fmt: skip
     expensive = [t for t in study(tmp_path, "teff_toy").get_trials() if not is_inner(t)]

@@ -28,7 +28,7 @@ FAST = [
     "model=toy",
     "tracking=none",
     "sampling.n=1000",
-    "training.max_steps=20",
+    "training.sgd.steps=20",
     "evaluation.num_problems=20",
     "evaluation.n=5",
     "hydra.sweeper.inner=null",
@@ -103,7 +103,7 @@ def _done(study: optuna.Study, n_trials: int) -> int:
 @pytest.mark.slow
 def test_sigkill_and_rerun_end_with_exactly_n_trials(tmp_path: Path) -> None:
     args = ["hydra/sweeper/sampler=random", "hydra/sweeper/pruner=median",
-            "hydra.sweeper.n_trials=5", "training.max_steps=60"]  # fmt: skip
+            "hydra.sweeper.n_trials=5", "training.sgd.steps=60"]  # fmt: skip
     proc = subprocess.Popen(
         sweep_cmd("killed", *args), env=env_for(tmp_path), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

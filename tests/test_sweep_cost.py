@@ -11,7 +11,7 @@ from ssd.config import RunConfig
 from ssd.cost import COUNTERS, format_cost, total_cost
 from ssd.pipeline import run_trial
 
-FAST_TOY = ["model=toy", "sampling.n=2000", "evaluation.num_problems=40", "training.max_steps=30"]
+FAST_TOY = ["model=toy", "sampling.n=2000", "evaluation.num_problems=40", "training.sgd.steps=30"]
 
 
 def trial(compose_cfg: Callable[..., DictConfig], out: Path, overrides: list[str]) -> dict:

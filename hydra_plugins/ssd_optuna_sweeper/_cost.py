@@ -75,7 +75,9 @@ def study_plan(
         # The base is scanned at the same points by every trial: the cache answers after the first.
         eval_settings = inner_points if spec.method == "grid" else n_trials * inner_points
     evaluations = n_trials * inner_points * per_point + eval_settings
-    max_steps = int(config.training.max_steps)
+    max_steps = int(
+        config.training.sgd.steps if method == "sgd" else config.training.get("max_steps", -1)
+    )
     return {
         "exact": exact,
         "trials": n_trials,
