@@ -10,6 +10,7 @@ Test: ``pytest tests/test_pipeline.py``.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import time
@@ -271,19 +272,27 @@ def run_tracked(
         config=asdict(run),
         dir=Path(run.tracking.dir or out_dir),
     ) as wb:
-        if link is not None and link.inner:
-            from ssd.nested import run_nested
+        try:
+            if link is not None and link.inner:
+                from ssd.nested import run_nested
 
-            backend = backend or load_backend(run.model, run.sampling.backend)
+                backend = backend or load_backend(run.model, run.sampling.backend)
 
-            def point(cfg: RunConfig, folder: Path) -> dict[str, Any]:
-                res = run_trial(cfg, folder, backend, link)
-                tracking.log_metrics(wb, {"inner": {k: res[k] for k in ("t_eval", "objective")}})
-                return res
+                def point(cfg: RunConfig, folder: Path) -> dict[str, Any]:
+                    res = run_trial(cfg, folder, backend, link)
+                    inner = {k: res[k] for k in ("t_eval", "objective")}
+                    tracking.log_metrics(wb, {"inner": inner})
+                    return res
 
-            results = run_nested(run, out_dir, link.inner, point)
-        else:
-            results = run_trial(run, out_dir, backend, link)
+                results = run_nested(run, out_dir, link.inner, point)
+            else:
+                results = run_trial(run, out_dir, backend, link)
+        except Exception as e:
+            pruned = out_dir / RESULTS_FILE
+            if type(e).__name__ == "TrialPruned" and pruned.is_file():  # ssd.fidelity wrote it
+                saved = json.loads(pruned.read_text())
+                tracking.log_metrics(wb, {k: saved[k] for k in ("pruned", "cost")})
+            raise
         tracking.log_metrics(
             wb,
             {
