@@ -187,9 +187,10 @@ def reporting(
 
 def hf_callback() -> Any:
     """A transformers TrainerCallback that reports the current reporter's checkpoints, or None."""
-    reporter = current()
-    if reporter is None:
+    active = current()
+    if active is None:
         return None
+    reporter: Reporter = active
     from transformers import TrainerCallback
 
     class _Fidelity(TrainerCallback):  # type: ignore[misc]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 SWEEPER_TARGET = "hydra_plugins.ssd_optuna_sweeper.SsdOptunaSweeper"
 
@@ -42,7 +42,7 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
-def from_hydra(hydra_cfg: DictConfig, trial_number: int) -> StudyLink | None:
+def from_hydra(hydra_cfg: Any, trial_number: int) -> StudyLink | None:
     """The link of a multirun job of the ``ssd_optuna`` sweeper, or None (any other sweeper,
     or a sweep that neither nests nor prunes: its jobs need nothing from the study)."""
     sweeper = hydra_cfg.get("sweeper")

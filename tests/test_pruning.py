@@ -147,3 +147,40 @@ def test_three_workers_on_one_storage_end_with_exactly_n_trials(tmp_path: Path) 
     budget = Ledger.of(study, 6).budget
     assert len(budget) == 6 and all(t.state.is_finished() for t in budget)
     assert len({t.user_attrs["owner"] for t in budget}) >= 2  # the workers shared the work
+
+
+TINY_SMALL = [
+    "tracking=none",
+    "data.num_prompts=8",
+    "sampling.max_tokens=16",
+    "training.max_steps=4",
+    "training.warmup_steps=0",
+    "evaluation.num_problems=2",
+    "evaluation.n=2",
+    "evaluation.k=[1]",
+    "evaluation.max_tokens=16",
+    "evaluation.workers=1",
+    "hydra.sweeper.fidelity.every_steps=2",
+    "hydra.sweeper.fidelity.num_problems=2",
+    "hydra.sweeper.pruner.n_startup_trials=1",
+    "hydra.sweeper.n_trials=2",
+    "hydra.sweeper.params={sampling.temperature: 'choice(1.0, 1.4)'}",
+    "hydra.sweeper.inner.grid=[0.7,1.0]",
+]
+
+
+@pytest.mark.slow
+def test_tiny_world_nested_study_with_pruner_reports_sft_checkpoints(tmp_path: Path) -> None:
+    """The TRL SFT path: intermediate checkpoints saved, scored and reported to the study."""
+    env = env_for(tmp_path)
+    args = [sys.executable, "-m", "ssd.cli", "-m", "experiment=tiny_prune", *TINY_SMALL]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = load(tmp_path, "tiny_prune")
+    outer = [t for t in study.get_trials() if not t.user_attrs.get("inner")]
+    assert len(outer) == 2 and all(t.state.is_finished() for t in outer)
+    assert all(t.intermediate_values.keys() == {2} for t in outer)  # step 2 of 4
+    inner = [t for t in study.get_trials() if t.user_attrs.get("inner")]
+    done = [t for t in outer if t.state == TrialState.COMPLETE]
+    assert len(inner) == 2 * len(done)
+    assert sum(int(t.user_attrs.get("cost.sft_steps", 0)) for t in outer) <= 8

@@ -132,6 +132,7 @@ class OptunaSweeperImpl(Sweeper):
         if self.screen.get("study") and int(self.screen.get("top", 3)) < 1:
             raise ValueError(f"hydra.sweeper.screen.top={self.screen.get('top')}: must be >= 1")
         self.space: dict[str, SearchParam] = {}
+        self.grid: OrderedGridSampler | None = None  # the grid sampler, when it is the sampler
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
