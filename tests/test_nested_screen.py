@@ -41,7 +41,7 @@ def study(tmp_path: Path, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(backend))
 
 
-@pytest.mark.integration
+@pytest.mark.slow  # two sweeps: ~17 s of CPU, minutes on loaded cores
 def test_expensive_study_starts_at_the_screened_peak(tmp_path: Path) -> None:
     ssd(tmp_path, "+sweep=teff_screen", "hydra.sweeper.n_trials=4")
     screened = study(tmp_path, "teff_screen_toy")
