@@ -223,8 +223,9 @@ def grid_search(
     evaluate: Evaluate, t_evals: Sequence[float], resolution: float = 0.01
 ) -> InnerSearchResult:
     """Evaluate every T_eval in ``t_evals`` (snapped, repeats once) and fit the peak."""
-    spec = InnerSearchSpec(method="grid", grid=tuple(t_evals), budget=len(t_evals),
-                           resolution=resolution)  # fmt: skip
+    spec = InnerSearchSpec(
+        method="grid", grid=tuple(t_evals), budget=len(t_evals), resolution=resolution
+    )
     return search_t_eval(evaluate, spec)
 
 
