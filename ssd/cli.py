@@ -18,6 +18,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from ssd import study_link
 from ssd.config import ConfigError
 from ssd.preflight import validate
 
@@ -67,7 +68,8 @@ def main(cfg: DictConfig) -> float:
     from ssd.pipeline import run_tracked
     from ssd.report import print_trial_summary
 
-    results = run_tracked(run, out_dir)
+    link = study_link.from_hydra(hydra_cfg, cfg.trial.get("number", 0)) if multirun else None
+    results = run_tracked(run, out_dir, link=link)
     print_trial_summary(results, out_dir)
     return float(results["objective"])
 

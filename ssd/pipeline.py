@@ -10,6 +10,7 @@ Test: ``pytest tests/test_pipeline.py``.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -17,8 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ssd import prompt_source, tracking
-from ssd.artifacts import Artifact, Cache, write_json_atomic
+from ssd import cost, fidelity, prompt_source, tracking
+from ssd.artifacts import Artifact, Cache, cache_key, write_json_atomic
 from ssd.backends import load_backend
 from ssd.backends.base import Backend, Policy
 from ssd.config import RunConfig, cache_payload
@@ -27,8 +28,9 @@ from ssd.environment import environment
 from ssd.evaluation.stage import evaluate
 from ssd.prompts import asks_for_fenced_code
 from ssd.records import RESULTS_FILE, Prompt
-from ssd.sampling import load_samples, sample
+from ssd.sampling import iter_samples, load_samples, sample
 from ssd.stage_process import run_in_process
+from ssd.study_link import StudyLink
 from ssd.training import train
 
 log = logging.getLogger(__name__)
@@ -48,13 +50,22 @@ class _Stages:
         self.cache = cache
         self.cache_info: dict[str, dict[str, Any]] = {}
         self.timings: dict[str, float] = {}
+        self.costs: dict[str, dict[str, float]] = {}  # ssd.cost blocks; a cache hit costs 0
 
     def run(
-        self, name: str, stage: str, payload: dict[str, Any], fn: Callable[[Path], dict[str, Any]]
+        self,
+        name: str,
+        stage: str,
+        payload: dict[str, Any],
+        fn: Callable[[Path], dict[str, Any]],
+        counts: Callable[[Artifact], dict[str, Any]] = lambda art: {},
     ) -> Artifact:
         start = time.time()
         artifact = self.cache.build(stage, payload, fn)
         self.timings[name] = round(time.time() - start, 3)
+        summary = artifact.manifest.get("summary", {})
+        extra = {} if artifact.hit else counts(artifact)
+        self.costs[name] = cost.stage_cost(stage, artifact.hit, self.timings[name], summary, extra)
         self.cache_info[name] = {
             "key": artifact.key,
             "hit": artifact.hit,
@@ -120,10 +131,18 @@ def _evaluate_policy(
         "eval",
         _eval_payload(run, identity, policy_id),
         lambda work: _call_stage(_evaluate_stage, backend, run, policy, work),
+        lambda art: {
+            "programs": int(art.manifest["summary"].get("num_problems", 0)) * run.evaluation.n
+        },
     )
     metrics = dict(art.manifest["summary"])
     metrics["eval_dir"] = str(art.path)
     return metrics
+
+
+def _sampled_tokens(samples_dir: Path) -> int:
+    """Completion tokens in a samples folder (read once, when the stage was computed)."""
+    return sum(len(s.token_ids) for s in iter_samples(samples_dir))
 
 
 def _delta(ssd: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
@@ -137,13 +156,17 @@ def _delta(ssd: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> dict[str, Any]:
+def run_trial(
+    run: RunConfig, out_dir: Path, backend: Backend | None = None, link: StudyLink | None = None
+) -> dict[str, Any]:
     """Run one SSD trial and write ``results.json`` into ``out_dir``.
 
     Args:
         run: the validated run config.
         out_dir: the run folder (Hydra's output dir for the CLI).
         backend: a ready backend (tests); built from the config when None.
+        link: the sweep's line to this trial (``ssd.study_link``); with a pruner, training
+            reports intermediate scores and may raise ``optuna.TrialPruned`` (``ssd.fidelity``).
 
     Returns:
         The results dict; ``results["objective"]`` is what a sweeper optimises.
@@ -180,18 +203,28 @@ def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> 
             "samples",
             sampling_payload,
             lambda work: _call_stage(_sample_stage, backend, run, prompts, work),
+            lambda art: {"tokens": _sampled_tokens(art.path)},
         )
         training_payload = {
             "model": identity,
             "samples": samples_art.key,
             "training": run.training.cache_payload(),
         }
-        train_art = stages.run(
-            "train",
-            "train",
-            training_payload,
-            lambda work: _call_stage(_train_stage, backend, run, samples_art.path, work),
-        )
+        train_key = cache_key({"stage": "train", **training_payload})
+        train_work = stages.cache.path("train", train_key).with_name(f"{train_key}.partial")
+        prior = list(stages.costs.values())
+        with fidelity.reporting(link, run, backend, train_work, out_dir, prior) as reporter:
+            train_art = stages.run(
+                "train",
+                "train",
+                training_payload,
+                lambda work: _call_stage(_train_stage, backend, run, samples_art.path, work),
+                lambda art: {"tokens": _sampled_tokens(samples_art.path)},
+            )
+        if reporter is not None:
+            done = reporter.finish()
+            results["intermediate"] = done["intermediate"]
+            stages.costs["fidelity_evals"] = done["cost"]
         results["training"] = train_art.manifest["summary"]
         trained = Policy(checkpoint=str(train_art.path))
         results["ssd"] = _evaluate_policy(
@@ -216,6 +249,7 @@ def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> 
         t_eff=run.sampling.temperature * run.evaluation.temperature,
         cache=stages.cache_info,
         timings=stages.timings,
+        cost={**cost.total_cost(stages.costs.values()), "stages": stages.costs},
         config=asdict(run),
         environment=environment(),
     )
@@ -228,12 +262,16 @@ def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> 
     return results
 
 
-def run_tracked(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> dict[str, Any]:
+def run_tracked(
+    run: RunConfig, out_dir: Path, backend: Backend | None = None, link: StudyLink | None = None
+) -> dict[str, Any]:
     """``run_trial`` inside a W&B run (group = experiment or study, job_type = trial).
 
     The run gets the SFT curves, a completions table per evaluation, stage timings and costs,
     and the metrics (``ssd.tracking.log_trial``); its config is the whole ``RunConfig``, so every
-    trial has the same keys for W&B's parallel coordinates and group-by.
+    trial has the same keys for W&B's parallel coordinates and group-by. With a ``link`` whose
+    sweep nests (``hydra.sweeper.inner``), the job is an outer trial: ``ssd.nested.run_nested``
+    runs the inner T_eval search, each point a W&B step.
     """
     trial = run.trial or {}
     name = trial.get("name") or out_dir.name
@@ -246,6 +284,28 @@ def run_tracked(run: RunConfig, out_dir: Path, backend: Backend | None = None) -
         config={**asdict(run), "trial": {"study": None, "number": None, **trial, "name": name}},
         dir=Path(run.tracking.dir or out_dir),
     ) as wb:
-        results = run_trial(run, out_dir, backend)
+        try:
+            if link is not None and link.inner:
+                from ssd.nested import run_nested
+
+                backend = backend or load_backend(
+                    run.model, run.sampling.backend, run.sampling.top_k_ties
+                )
+
+                def point(cfg: RunConfig, folder: Path) -> dict[str, Any]:
+                    res = run_trial(cfg, folder, backend, link)
+                    inner = {k: res[k] for k in ("t_eval", "objective")}
+                    tracking.log_metrics(wb, {"inner": inner})
+                    return res
+
+                results = run_nested(run, out_dir, link.inner, point)
+            else:
+                results = run_trial(run, out_dir, backend, link)
+        except Exception as e:
+            pruned = out_dir / RESULTS_FILE
+            if type(e).__name__ == "TrialPruned" and pruned.is_file():  # ssd.fidelity wrote it
+                saved = json.loads(pruned.read_text())
+                tracking.log_metrics(wb, {k: saved[k] for k in ("pruned", "cost")})
+            raise
         tracking.log_trial(wb, results)
     return results

@@ -8,6 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ssd.cost import format_cost
+
 POLICIES = ("base", "ssd", "ideal")
 
 
@@ -50,4 +52,6 @@ def print_trial_summary(
     console.print(f"cache: {hits}")
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in results["timings"].items())
     console.print(f"timings: {timings}")
+    if "cost" in results:
+        console.print(f"cost: {format_cost(results['cost'])}")
     console.print(f"results: {out_dir / 'results.json'}")

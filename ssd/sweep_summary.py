@@ -75,6 +75,7 @@ def summarize(
         best=_best(complete, results, maximize),
     )
     summary: dict[str, Any] = {"n_complete": len(complete), "n_trials_total": len(trials)}
+    summary.update(_study_cost(trials))
     if "value" in complete and complete["value"].notna().any():
         summary["best_value"] = complete["value"].max() if maximize else complete["value"].min()
     with tracking.open_run(
@@ -92,6 +93,21 @@ def summarize(
         tracking.log_metrics(run, summary)
     log.info("Sweep summary of %s: %s", study, png or csv)
     return png
+
+
+def _study_cost(trials: pd.DataFrame) -> dict[str, Any]:
+    """The study's spend (ssd.cost counters summed over outer trials) and its pruned count."""
+    outer = trials
+    if "user_attrs_inner" in trials:
+        outer = trials[trials["user_attrs_inner"].astype(str) != "True"]
+    out: dict[str, Any] = {
+        f"cost.{c[len('user_attrs_cost.') :]}": float(pd.to_numeric(outer[c]).fillna(0).sum())
+        for c in trials.columns
+        if c.startswith("user_attrs_cost.")
+    }
+    if "state" in trials:
+        out["n_pruned"] = int((trials["state"] == "PRUNED").sum())
+    return out
 
 
 class SweepSummary(Callback):

@@ -87,7 +87,7 @@ def test_first_trial_reads_every_kind_of_search_space(
 ) -> None:
     grid = first_trial(compose_cfg(["experiment=tiny_demo"], return_hydra_config=True).hydra)
     assert grid == ["sampling.temperature=0.7", "evaluation.temperature=1.0"]
-    enqueued = first_trial(compose_cfg(["+sweep=teff"], return_hydra_config=True).hydra)
+    enqueued = first_trial(compose_cfg(["+sweep=teff_2d"], return_hydra_config=True).hydra)
     assert enqueued == ["sampling.temperature=1.6", "evaluation.temperature=0.9"]
     ranged = first_trial(compose_cfg(["+sweep=bad_data"], return_hydra_config=True).hydra)
     assert ranged == ["evaluation.temperature=0.5"]

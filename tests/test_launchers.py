@@ -38,7 +38,7 @@ TOY = ["model=toy", "tracking=none", "sampling.n=5000", "training.sgd.steps=50"]
 # ---------------------------------------------------------------- composition
 def _launcher(compose_cfg: Callable[..., DictConfig], *overrides: str) -> tuple[DictConfig, Any]:
     """The composed config (hydra node included) and the launcher Hydra would instantiate."""
-    cfg = compose_cfg(["+sweep=teff", "model=toy", *overrides], return_hydra_config=True)
+    cfg = compose_cfg(["+sweep=teff_2d", "model=toy", *overrides], return_hydra_config=True)
     return cfg, Plugins.instance()._instantiate(cfg.hydra.launcher)
 
 
@@ -49,7 +49,7 @@ def test_slurm_preset_resolves_as_its_file_says(
 
     cfg, launcher = _launcher(compose_cfg, "+launcher=slurm")
     assert type(launcher) is SlurmLauncher  # ours: a dead job fails alone (see below)
-    sweep_dir = tmp_path / "sweeps" / "teff_toy"
+    sweep_dir = tmp_path / "sweeps" / "teff_2d_toy"
     assert cfg.hydra.sweep.dir == str(sweep_dir)
     expected = {
         "submitit_folder": f"{sweep_dir}/.submitit/%j",
@@ -87,7 +87,7 @@ def test_local_presets_follow_the_sweeper_batch(
         from hydra_plugins.ssd_submitit_launcher import LocalLauncher
 
         assert type(launcher) is LocalLauncher
-        assert launcher.params["submitit_folder"] == f"{tmp_path}/sweeps/teff_toy/.submitit/%j"
+        assert launcher.params["submitit_folder"] == f"{tmp_path}/sweeps/teff_2d_toy/.submitit/%j"
         assert launcher.params["gpus_per_node"] == 0
     else:
         assert type(launcher).__name__ == "JoblibLauncher" and launcher.joblib["n_jobs"] == 3
@@ -100,9 +100,9 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _toy_sweep(tmp_path: Path, *overrides: str, env: dict[str, str]) -> Path:
-    """`ssd -m +sweep=teff ...` on the toy model in a fresh process; returns the sweep folder."""
+    """`ssd -m +sweep=teff_2d ...` on the toy model in a fresh process; returns the sweep folder."""
     proc = subprocess.run(
-        [str(SSD), "-m", "+sweep=teff", *TOY, *overrides],
+        [str(SSD), "-m", "+sweep=teff_2d", *TOY, *overrides],
         cwd=tmp_path,
         env=env | {"SSD_OUTPUT_DIR": str(tmp_path / "out")},
         capture_output=True,
@@ -110,7 +110,7 @@ def _toy_sweep(tmp_path: Path, *overrides: str, env: dict[str, str]) -> Path:
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return tmp_path / "out" / "sweeps" / "teff_toy"
+    return tmp_path / "out" / "sweeps" / "teff_2d_toy"
 
 
 def _check_complete_sweep(sweep_dir: Path, n_trials: int) -> pd.DataFrame:
@@ -135,7 +135,7 @@ def _check_complete_sweep(sweep_dir: Path, n_trials: int) -> pd.DataFrame:
     assert results.best_value == pytest.approx(trials["value"].max())
     backend = optuna.storages.journal.JournalFileBackend(str(sweep_dir / "optuna.journal"))
     study = optuna.load_study(
-        study_name="teff_toy", storage=optuna.storages.JournalStorage(backend)
+        study_name="teff_2d_toy", storage=optuna.storages.JournalStorage(backend)
     )
     assert sorted(t.number for t in study.trials) == list(range(n_trials))
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)

@@ -79,12 +79,76 @@ class GridSamplerConf:
     seed: int | None = None  # unused: the grid order is deterministic; kept for old configs
 
 
+# ---------------------------------------------------------------- pruners: hydra/sweeper/pruner
+# The pruner is not stored in the study: every worker and every job builds it from this node.
+@dataclass
+class NopPrunerConf:
+    _target_: str = "optuna.pruners.NopPruner"
+
+
+@dataclass
+class MedianPrunerConf:
+    _target_: str = "optuna.pruners.MedianPruner"
+    n_startup_trials: int = 3  # finished trials before anything is pruned
+    n_warmup_steps: int = 0  # SFT steps before a trial can be pruned
+    interval_steps: int = 1
+    n_min_trials: int = 1
+
+
+@dataclass
+class SuccessiveHalvingPrunerConf:
+    _target_: str = "optuna.pruners.SuccessiveHalvingPruner"
+    min_resource: Any = "auto"  # SFT steps of the first rung ("auto": from the first trial)
+    reduction_factor: int = 3
+    min_early_stopping_rate: int = 0
+    bootstrap_count: int = 0
+
+
+@dataclass
+class HyperbandPrunerConf:
+    _target_: str = "optuna.pruners.HyperbandPruner"
+    min_resource: int = 1
+    max_resource: Any = "auto"  # "auto": the steps of the first finished trial
+    reduction_factor: int = 3
+    bootstrap_count: int = 0
+
+
+@dataclass
+class WilcoxonPrunerConf:
+    # Steps are problem indices (fidelity.per_problem=true): a trial stops once it is
+    # significantly worse than the best trial on the problems seen so far.
+    _target_: str = "optuna.pruners.WilcoxonPruner"
+    p_threshold: float = 0.1
+    n_startup_steps: int = 2
+
+
+@dataclass
+class FidelityConf:
+    # How a trial reports intermediate values to its pruner (ssd/fidelity.py): pass@1 of the
+    # student every `every_steps` SFT steps, on the first `num_problems` problems (-1: all), at
+    # T_eval `t_eval` (null: the trial's evaluation.temperature).
+    every_steps: int = 100
+    num_problems: int = 50
+    t_eval: float | None = None
+
+
+@dataclass
+class ScreenConf:
+    # Cheap screening first: `study` names a finished study of the same space run with
+    # training=ideal (sweeps/teff_screen.yaml: no sampling, no training); its `top` best outer
+    # trials are enqueued as this study's first trials. `storage`: null = the journal of the
+    # sibling sweep folder <sweep dir>/../<study>/optuna.journal.
+    study: str | None = None
+    storage: Any = None
+    top: int = 3
+
+
 # ---------------------------------------------------------------- the sweeper
 @dataclass
 class SsdOptunaSweeperConf:
     _target_: str = "hydra_plugins.ssd_optuna_sweeper.SsdOptunaSweeper"
     _recursive_: bool = False  # the sweeper instantiates sampler and storage itself
-    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "none"}])
 
     sampler: Any = MISSING
     direction: Any = "minimize"  # minimize | maximize, or a list of them (multi-objective)
@@ -103,6 +167,15 @@ class SsdOptunaSweeperConf:
     # SQLAlchemy engine options of an RDB storage (not SQLite): pool_pre_ping drops connections
     # a database server or firewall closed while a long trial ran; pool_size, pool_recycle, ...
     engine_kwargs: dict[str, Any] = field(default_factory=lambda: {"pool_pre_ping": True})
+    # Nested search (docs/sweeps.md): null = every trial is one point; a node = each trial trains
+    # once and its job searches evaluation.temperature (ssd.inner_search keys: method grid |
+    # bracket | optuna, low, high, budget, n_coarse, grid, resolution, seed; objective best |
+    # peak; base_scan: also scan the decode-only base). Inner points become trials of their own.
+    inner: Any = None
+    pruner: Any = MISSING  # group hydra/sweeper/pruner: none | median | successive_halving | ...
+    fidelity: FidelityConf = field(default_factory=lambda: FidelityConf())
+    dry_run: bool = False  # print how many samplings, trainings, evaluations; launch nothing
+    screen: ScreenConf = field(default_factory=lambda: ScreenConf())
 
 
 class SsdOptunaSweeper(Sweeper):
@@ -137,6 +210,15 @@ def register_configs() -> None:
     }
     for name, node in samplers.items():
         cs.store(group="hydra/sweeper/sampler", name=name, node=node, provider="ssd")
+    pruners = {
+        "none": NopPrunerConf,
+        "median": MedianPrunerConf,
+        "successive_halving": SuccessiveHalvingPrunerConf,
+        "hyperband": HyperbandPrunerConf,
+        "wilcoxon": WilcoxonPrunerConf,
+    }
+    for name, node in pruners.items():
+        cs.store(group="hydra/sweeper/pruner", name=name, node=node, provider="ssd")
 
 
 register_configs()

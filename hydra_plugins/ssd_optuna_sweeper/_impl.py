@@ -15,6 +15,7 @@ and retried. A worker that asks past the budget (a race with another worker) can
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import random
@@ -38,7 +39,9 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from ._cost import print_plan, study_plan
 from ._grid import OrderedGridSampler
+from ._nested import INNER_PARAM, OuterSampler, is_inner, record_inner
 from ._results import (
     JOB_RESULTS,
     TRIALS_FILE,
@@ -81,6 +84,11 @@ class OptunaSweeperImpl(Sweeper):
         heartbeat_interval: float,
         grace_period: float,
         engine_kwargs: DictConfig | dict[str, Any] | None = None,
+        inner: DictConfig | None = None,
+        pruner: DictConfig | None = None,
+        fidelity: DictConfig | None = None,
+        dry_run: bool = False,
+        screen: DictConfig | None = None,
     ) -> None:
         directions = list(direction) if isinstance(direction, ListConfig | list) else [direction]
         bad = [d for d in directions if str(d).lower() not in ("minimize", "maximize")]
@@ -103,7 +111,10 @@ class OptunaSweeperImpl(Sweeper):
         self.n_trials = n_trials
         self.n_jobs = n_jobs
         self.max_failure_rate = max_failure_rate
-        self.params: dict[str, Any] = {} if params is None else _container(params)
+        # A null value removes a key a base sweep file swept (e.g. T_eval in a nested variant).
+        self.params: dict[str, Any] = {
+            k: v for k, v in ({} if params is None else _container(params)).items() if v is not None
+        }
         self.custom_search_space = get_method(custom_search_space) if custom_search_space else None
         self.enqueue: list[dict[str, Any]] = list(_container(enqueue))
         self.heartbeat_interval = heartbeat_interval
@@ -111,6 +122,21 @@ class OptunaSweeperImpl(Sweeper):
         self.engine_kwargs: dict[str, Any] = (
             {} if engine_kwargs is None else _container(engine_kwargs)
         )
+        self.inner: dict[str, Any] | None = _container(inner) if inner else None
+        if self.inner is not None:
+            from ssd.nested import inner_spec
+
+            inner_spec(self.inner)  # a bad inner node fails here, before any job
+            if len(directions) != 1:
+                raise ValueError("hydra.sweeper.inner: a nested search needs one direction")
+        self.pruner_cfg = pruner
+        self.fidelity: dict[str, Any] = _container(fidelity) if fidelity else {}
+        self.dry_run = dry_run
+        self.screen: dict[str, Any] = _container(screen) if screen else {}
+        if self.screen.get("study") and int(self.screen.get("top", 3)) < 1:
+            raise ValueError(f"hydra.sweeper.screen.top={self.screen.get('top')}: must be >= 1")
+        self.space: dict[str, SearchParam] = {}
+        self.grid: OrderedGridSampler | None = None  # the grid sampler, when it is the sampler
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -129,7 +155,17 @@ class OptunaSweeperImpl(Sweeper):
         lines = [f"{k}={param_text(v)}" for k, v in self.params.items()] + list(arguments)
         overrides = parse_overrides(lines, parser)
         space = {o.get_key_element(): search_param(o) for o in overrides if o.is_sweep_override()}
+        if self.inner is not None and INNER_PARAM in {p.name for p in space.values()}:
+            raise ValueError(
+                f"hydra.sweeper.inner searches {INNER_PARAM} inside each trial: remove it from "
+                "hydra.sweeper.params"
+            )
+        self.space = space
         sampler, n_trials = self._sampler(list(space.values()))
+        if self.dry_run:
+            assert self.config is not None
+            print_plan(study_plan(self.config, space, sampler, n_trials, self.inner))
+            return []
 
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
@@ -143,6 +179,7 @@ class OptunaSweeperImpl(Sweeper):
             n_trials,
             self.n_jobs,
         )
+        self._enqueue_screened(study, space, n_trials)
         self._enqueue(study, space, n_trials)
 
         returns: list[Sequence[JobReturn]] = []
@@ -198,38 +235,24 @@ class OptunaSweeperImpl(Sweeper):
                     f"the grid sampler needs discrete values; {continuous} use interval(): "
                     "use choice(...), range(...) or int(interval(...))"
                 )
-            sampler = OrderedGridSampler({p.name: p.grid or () for p in space})
-            if n_trials > len(sampler.points):
-                log.info("Grid of %d points: n_trials capped at %d", *(len(sampler.points),) * 2)
-            return sampler, min(n_trials, len(sampler.points))
-        return make_sampler(self.sampler_cfg), n_trials
+            grid = OrderedGridSampler({p.name: p.grid or () for p in space})
+            if n_trials > len(grid.points):
+                log.info("Grid of %d points: n_trials capped at %d", *(len(grid.points),) * 2)
+            self.grid = grid
+            return self._outer(grid), min(n_trials, len(grid.points))
+        self.grid = None
+        return self._outer(make_sampler(self.sampler_cfg)), n_trials
+
+    def _outer(self, sampler: optuna.samplers.BaseSampler) -> optuna.samplers.BaseSampler:
+        """With a nested search the sampler sees outer trials only (inner points are not its)."""
+        return OuterSampler(sampler) if self.inner is not None else sampler
 
     def _storage(self) -> Any:
         cfg = self.storage_cfg
         if cfg is None:
             cfg = str(self.sweep_dir.resolve() / "optuna.journal")
-        if isinstance(cfg, DictConfig):
-            self.storage_text = str(cfg.get("_target_"))
-            return instantiate(cfg)
-        self.storage_text = str(cfg)
-        if "://" not in cfg:  # a plain path: a journal file, safe for several local processes
-            Path(cfg).parent.mkdir(parents=True, exist_ok=True)
-            return optuna.storages.JournalStorage(JournalFileBackend(cfg))
-        # SQLite: wait for the file lock; other RDBs: the user's SQLAlchemy engine options
-        # (hydra.sweeper.engine_kwargs: pool_pre_ping, pool_size, pool_recycle, connect_args).
-        engine_kwargs: dict[str, Any] = (
-            {"connect_args": {"timeout": 60}} if cfg.startswith("sqlite") else {}
-        )
-        if not cfg.startswith("sqlite"):
-            engine_kwargs.update(self.engine_kwargs)
-        for attempt in range(5):
-            try:
-                return optuna.storages.RDBStorage(cfg, engine_kwargs=engine_kwargs)
-            except Exception as e:  # workers starting together race to create the schema
-                if attempt == 4:
-                    raise
-                log.info("Opening storage %s failed (%s); retrying", cfg, type(e).__name__)
-                time.sleep(0.5 + random.random())
+        self.storage_text = str(cfg.get("_target_")) if isinstance(cfg, DictConfig) else str(cfg)
+        return open_storage(cfg, self.engine_kwargs)
 
     def _open_study(self, sampler: optuna.samplers.BaseSampler) -> optuna.Study:
         self.storage = self._storage()
@@ -261,6 +284,35 @@ class OptunaSweeperImpl(Sweeper):
         for point in self.enqueue:
             study.enqueue_trial(dict(point), skip_if_exists=True)
 
+    def _enqueue_screened(
+        self, study: optuna.Study, space: dict[str, SearchParam], n_trials: int
+    ) -> None:
+        """Start around the screened peak: enqueue the best outer trials of the screen study."""
+        name = self.screen.get("study")
+        if not name or study.get_trials(deepcopy=False):
+            return  # no screening, or a study already under way (resume): nothing to add
+        cfg = self.screen.get("storage") or str(
+            self.sweep_dir.resolve().parent / name / "optuna.journal"
+        )
+        if isinstance(cfg, str) and "://" not in cfg and not Path(cfg).is_file():
+            raise ValueError(f"hydra.sweeper.screen.study={name}: no study journal at {cfg}")
+        screened = optuna.load_study(study_name=name, storage=open_storage(cfg))
+        names = {p.name for p in space.values()}
+        sign = 1.0 if screened.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+        done = [
+            t
+            for t in screened.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if not is_inner(t) and names <= set(t.params)
+        ]
+        if not done:
+            raise ValueError(f"hydra.sweeper.screen.study={name}: no complete trial with {names}")
+        done.sort(key=lambda t: -sign * float(t.value))  # type: ignore[arg-type]
+        for t in done[: min(int(self.screen.get("top", 3)), n_trials)]:
+            params = {k: v for k, v in t.params.items() if k in names}
+            attrs = {"screened_from": name, "screened_value": t.value}
+            study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=True)
+            log.info("Screened point enqueued: %s (%s %.4f)", params, name, t.value)
+
     # ------------------------------------------------------------ trials
     def _ask(
         self,
@@ -288,10 +340,10 @@ class OptunaSweeperImpl(Sweeper):
             reason = None
             if ledger.rank(trial.number) >= n_trials:
                 reason = f"past the budget of {n_trials} trials (another worker was faster)"
-            elif isinstance(sampler, OrderedGridSampler):
-                point = tuple(trial.params.get(n) for n in sampler.names)
-                earlier = _settled_earlier(study, sampler, trial.number, n_trials)
-                if point in {sampler.point_of(t) for t in earlier}:
+            elif self.grid is not None:
+                point = tuple(trial.params.get(n) for n in self.grid.names)
+                earlier = _settled_earlier(study, self.grid, trial.number, n_trials)
+                if point in {self.grid.point_of(t) for t in earlier}:
                     reason = f"grid point {point} is held by another trial"
             if reason is None:
                 keep.append(trial)
@@ -392,11 +444,26 @@ class OptunaSweeperImpl(Sweeper):
             self.storage.set_trial_user_attr(trial_id, key, value)
         try:
             values = as_values(result(), len(self.directions))
+        except optuna.TrialPruned as e:  # the job stopped itself (see ssd.fidelity)
+            log.info("Trial %d pruned: %s", number, e)
+            study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+            return
         except Exception as e:  # the job raised, or returned something that is not a score
             log.warning("Trial %d failed: %s: %s", number, type(e).__name__, e)
             self.storage.set_trial_user_attr(trial_id, "error", f"{type(e).__name__}: {e}")
             study.tell(number, state=TrialState.FAIL)
             return
+        if self.inner is not None and job_dir:
+            distributions = {p.name: p.distribution for p in self.space.values()}
+            record_inner(
+                study,
+                self.storage.get_trial(trial_id),
+                distributions,
+                self.inner,
+                Path(job_dir),
+                self._job_dir,
+                read_metrics,
+            )
         study.tell(number, values)
 
     def _check_failure_rate(self, study: optuna.Study, n_trials: int) -> None:
@@ -425,6 +492,10 @@ class OptunaSweeperImpl(Sweeper):
         the trial is stale; `finished_objective` says when a folder's results.json counts.
         """
         job_dir = Path(trial.user_attrs.get("job_dir") or self._job_dir(trial.number))
+        if _was_pruned(job_dir, trial):  # the job stopped itself; its sweeper never heard
+            study.tell(trial.number, state=TrialState.PRUNED, skip_if_finished=True)
+            log.warning("Trial %d recovered as PRUNED from %s", trial.number, job_dir)
+            return True
         texts = {k: line.partition("=")[2] for k, line in _param_lines(space, trial.params).items()}
         started = trial.datetime_start.timestamp() if trial.datetime_start else None
         try:
@@ -472,6 +543,45 @@ class OptunaSweeperImpl(Sweeper):
             write_results(study, self.sweep_dir, space, n_trials, self.storage_text)
         except Exception as e:  # never hide the sweep's own outcome behind a reporting error
             log.error("Could not write the results of study %s: %s", study.study_name, e)
+
+
+def _was_pruned(job_dir: Path, trial: FrozenTrial) -> bool:
+    """Whether the trial's job wrote a pruned results.json after the trial started."""
+    path = job_dir / JOB_RESULTS
+    started = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+    try:
+        if path.stat().st_mtime < started - 60:
+            return False
+        return "pruned" in json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def open_storage(cfg: Any, engine_kwargs: dict[str, Any] | None = None) -> Any:
+    """An Optuna storage from `hydra.sweeper.storage` (a node with _target_, a URL, or a journal
+    file path). Also used by a trial's job to report to its study (ssd.fidelity).
+
+    `engine_kwargs`: SQLAlchemy engine options for an RDB other than SQLite
+    (hydra.sweeper.engine_kwargs: pool_pre_ping, pool_size, pool_recycle, connect_args)."""
+    if isinstance(cfg, DictConfig | dict):
+        return instantiate(cfg)
+    cfg = str(cfg)
+    if "://" not in cfg:  # a plain path: a journal file, safe for several local processes
+        Path(cfg).parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(cfg))
+    # SQLite: wait for the file lock; other RDBs: the user's engine options.
+    options: dict[str, Any] = (
+        {"connect_args": {"timeout": 60}} if cfg.startswith("sqlite") else dict(engine_kwargs or {})
+    )
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(cfg, engine_kwargs=options)
+        except Exception as e:  # workers starting together race to create the schema
+            if attempt == 4:
+                raise
+            log.info("Opening storage %s failed (%s); retrying", cfg, type(e).__name__)
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
 
 
 def _settled_earlier(

@@ -18,7 +18,9 @@ import optuna
 from omegaconf import ListConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
+from ._cost import format_cost, study_cost
 from ._grid import is_void
+from ._nested import is_inner
 from ._search_space import SearchParam
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ def read_metrics(path: Path) -> dict[str, float]:
     def walk(prefix: str, node: dict[str, Any]) -> None:
         for key, value in node.items():
             if not prefix and key in _SKIPPED_RESULT_KEYS:
+                continue
+            if prefix == "cost." and key == "stages":  # per-stage detail stays in results.json
                 continue
             if isinstance(value, dict):
                 walk(f"{prefix}{key}.", value)
@@ -140,8 +144,17 @@ def write_results(
         "n_complete": len(complete),
         "n_failed": sum(t.state == TrialState.FAIL and not is_void(t) for t in trials),
     }
+    spent = study_cost(trials)
+    results["cost"] = dict(spent)
+    n_inner = sum(is_inner(t) for t in trials)
+    if n_inner:
+        results["n_inner"] = n_inner
+    results["n_pruned"] = sum(t.state == TrialState.PRUNED for t in trials)
     if complete and len(study.directions) == 1:
-        best = study.best_trial
+        # Ties (an outer trial's value is its best inner point's) go to the inner trial: it has
+        # every parameter, T_eval included.
+        sign = 1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
+        best = max(complete, key=lambda t: (sign * float(t.value), is_inner(t), -t.number))  # type: ignore[arg-type]
         results |= {
             "best_trial": best.number,
             "best_value": best.value,
@@ -157,10 +170,11 @@ def write_results(
     log.info("Results of study %s: %s", study.study_name, sweep_dir / RESULTS_FILE)
     if "best_value" in results:
         log.info("Best value %s with %s", results["best_value"], results["best_params"])
+    log.info("Study %s spent: %s", study.study_name, format_cost(spent))
 
 
 def _metrics(trial: FrozenTrial) -> dict[str, Any]:
-    skip = ("owner", "heartbeat", "job_dir", "error", "retries", "retry_of", "recovered")
+    skip = ("owner", "heartbeat", "job_dir", "error", "retries", "retry_of", "recovered", "inner")
     return {k: v for k, v in trial.user_attrs.items() if k not in skip}
 
 

@@ -1,7 +1,8 @@
 """Budget and liveness of a study's trials, shared by every worker of the ssd_optuna sweeper.
 
 `Ledger` counts trials against `n_trials` (void trials -- cancelled surplus, abandoned and
-retried -- hold no budget); `Heartbeat` marks this process's running trials as alive;
+retried -- and inner points of a nested search hold no budget); `Heartbeat` marks this
+process's running trials as alive;
 `stale_reason` says when a running trial's worker is gone. Tests: tests/test_sweeper.py.
 """
 
@@ -20,6 +21,7 @@ import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from ._grid import is_void
+from ._nested import is_inner
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,7 @@ class Ledger:
     @classmethod
     def of(cls, study: optuna.Study, n_trials: int) -> Ledger:
         trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
-        return cls(n_trials, [t for t in trials if not is_void(t)])
+        return cls(n_trials, [t for t in trials if not is_void(t) and not is_inner(t)])
 
     @property
     def done(self) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from ssd import fidelity
 from ssd.backends.hf import resolve_model_path
 from ssd.records import Sample
 from ssd.tracking import sft_stream_callback
@@ -193,6 +194,9 @@ def make_trainer(model_cfg: Any, samples: Sequence[Sample], training: Any, out_d
     stream = sft_stream_callback()  # sft/* live into the trial's W&B run, when one is active
     if stream is not None:
         trainer.add_callback(stream)
+    pruning = fidelity.hf_callback()  # a pruned study's intermediate evaluations (ssd.fidelity)
+    if pruning is not None:
+        trainer.add_callback(pruning)
     return trainer
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ssd import fidelity
 from ssd.backends.base import Policy
 from ssd.decoding import Decoding, chain_logprobs
 from ssd.models import toy
@@ -83,8 +84,9 @@ class ToyBackend:
         ``sgd.learning_rate``, started at the teacher; the table goes to ``out_dir``."""
         counts = toy.visited_counts([s.token_ids for s in samples])
         teacher = toy.teacher_logprobs()
+        on_step = fidelity.toy_hook(CHECKPOINT_FILE, sgd.steps)  # pruning, if any
         student, losses = toy.fit_student(
-            counts, teacher, steps=sgd.steps, learning_rate=sgd.learning_rate
+            counts, teacher, steps=sgd.steps, learning_rate=sgd.learning_rate, on_step=on_step
         )
         out_dir.mkdir(parents=True, exist_ok=True)
         torch.save(student, out_dir / CHECKPOINT_FILE)

@@ -13,7 +13,7 @@ probability over evaluation temperature, and where each peaks.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,12 +136,17 @@ def visited_counts(sequences: Sequence[Sequence[int]]) -> torch.Tensor:
 
 
 def fit_student(
-    counts: torch.Tensor, init: torch.Tensor, steps: int, learning_rate: float
+    counts: torch.Tensor,
+    init: torch.Tensor,
+    steps: int,
+    learning_rate: float,
+    on_step: Callable[[int, torch.Tensor], None] | None = None,
 ) -> tuple[torch.Tensor, list[float]]:
     """Fit a logit table by gradient descent (Adam) on token cross-entropy over the samples.
 
     Starts at ``init`` (the teacher), as the paper's student starts at the base model. Returns
     the student's log-probabilities and the loss curve. States never visited keep the teacher.
+    ``on_step(step, logprobs)`` sees the student after each step (pruning: ``ssd.fidelity``).
     """
     logits = init.clone().requires_grad_(True)
     opt = torch.optim.Adam([logits], lr=learning_rate)
@@ -153,6 +158,8 @@ def fit_student(
         loss.backward()
         opt.step()
         losses.append(loss.item())
+        if on_step is not None:
+            on_step(len(losses), torch.log_softmax(logits.detach(), dim=-1))
     return torch.log_softmax(logits.detach(), dim=-1), losses
 
 

@@ -1,0 +1,186 @@
+"""Pruning: real toy sweeps with a pruner spend fewer SFT steps for the same best value.
+
+The toy's SGD students report pass@1 every few steps (ssd.fidelity) to a real journal study;
+pruned trials are PRUNED in the study and in trials.csv with the step they reached, and keep
+their last checkpoint. The slow tests kill a sweep with SIGKILL and rerun it, and run three
+workers on one storage: every study ends with exactly n_trials trials.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hydra_plugins.ssd_optuna_sweeper._trials import Ledger
+
+# T_train far from the toy's sweet spot (0.3, 2.5) gives students that are bad from step 5 on.
+GRID = "hydra.sweeper.params={sampling.temperature: 'choice(1.0, 0.9, 1.1, 0.3, 2.5)'}"
+FAST = [
+    "model=toy",
+    "tracking=none",
+    "sampling.n=1000",
+    "training.sgd.steps=20",
+    "evaluation.num_problems=20",
+    "evaluation.n=5",
+    "hydra.sweeper.inner=null",
+    "hydra.sweeper.enqueue=[]",
+    "hydra.sweeper.fidelity.every_steps=5",
+    "hydra.sweeper.fidelity.num_problems=20",
+]
+
+
+def sweep_cmd(name: str, *overrides: str) -> list[str]:
+    return [
+        sys.executable, "-m", "ssd.cli", "-m", "+sweep=teff", *FAST,
+        f"hydra.sweeper.study_name={name}", *overrides,
+    ]  # fmt: skip
+
+
+def env_for(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "SSD_OUTPUT_DIR": str(tmp_path), "WANDB_MODE": "disabled"}
+
+
+def run(tmp_path: Path, name: str, *overrides: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        sweep_cmd(name, *overrides), capture_output=True, text=True, timeout=400,
+        env=env_for(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def load(tmp_path: Path, name: str) -> optuna.Study:
+    journal = tmp_path / "sweeps" / name / "optuna.journal"
+    backend = optuna.storages.journal.JournalFileBackend(str(journal))
+    return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(backend))
+
+
+def sft_steps(study: optuna.Study) -> int:
+    return sum(int(t.user_attrs.get("cost.sft_steps", 0)) for t in study.get_trials())
+
+
+@pytest.mark.integration
+def test_median_pruner_saves_sft_steps_for_the_same_best_value(tmp_path: Path) -> None:
+    grid = ["hydra/sweeper/sampler=grid", GRID]
+    run(tmp_path, "plain", *grid, f"paths.cache_dir={tmp_path / 'cache_a'}")
+    run(
+        tmp_path, "pruned", *grid, f"paths.cache_dir={tmp_path / 'cache_b'}",
+        "hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=3",
+    )  # fmt: skip
+    plain, pruned = load(tmp_path, "plain"), load(tmp_path, "pruned")
+    assert sft_steps(plain) == 5 * 20
+    assert sft_steps(pruned) < sft_steps(plain)
+    assert pruned.best_value == pytest.approx(plain.best_value)
+    stopped = [t for t in pruned.get_trials() if t.state == TrialState.PRUNED]
+    assert stopped and all(t.params["sampling.temperature"] in (0.3, 2.5) for t in stopped)
+    for t in stopped:
+        assert t.user_attrs["pruned_step"] < 20 and t.intermediate_values
+        assert Path(t.user_attrs["pruned_checkpoint"], "student_logprobs.pt").is_file()
+    rows = list(csv.DictReader((tmp_path / "sweeps" / "pruned" / "trials.csv").open()))
+    assert {r["state"] for r in rows} == {"COMPLETE", "PRUNED"}
+    assert all(r["user_attrs_pruned_step"] for r in rows if r["state"] == "PRUNED")
+    # Completed trials reported too (the pruner compares against them), and the pruner never
+    # changed their student: same values as without a pruner.
+    done = {t.params["sampling.temperature"]: t.value for t in plain.get_trials()}
+    for t in pruned.get_trials(states=(TrialState.COMPLETE,)):
+        assert len(t.intermediate_values) == 3  # steps 5, 10, 15
+        assert t.value == pytest.approx(done[t.params["sampling.temperature"]])
+
+
+def _done(study: optuna.Study, n_trials: int) -> int:
+    return Ledger.of(study, n_trials).done
+
+
+@pytest.mark.slow
+def test_sigkill_and_rerun_end_with_exactly_n_trials(tmp_path: Path) -> None:
+    args = ["hydra/sweeper/sampler=random", "hydra/sweeper/pruner=median",
+            "hydra.sweeper.n_trials=5", "training.sgd.steps=60"]  # fmt: skip
+    proc = subprocess.Popen(
+        sweep_cmd("killed", *args), env=env_for(tmp_path), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    journal = tmp_path / "sweeps" / "killed" / "optuna.journal"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # kill once a trial is done and another is running
+        if journal.is_file() and len(load(tmp_path, "killed").get_trials()) >= 2:
+            break
+        time.sleep(1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    run(tmp_path, "killed", *args)
+    study = load(tmp_path, "killed")
+    assert _done(study, 5) == 5
+    assert (
+        sum(t.state.is_finished() and "retried" not in t.user_attrs for t in study.get_trials())
+        == 5
+    )
+
+
+@pytest.mark.slow
+def test_three_workers_on_one_storage_end_with_exactly_n_trials(tmp_path: Path) -> None:
+    args = ["hydra/sweeper/sampler=random", "hydra/sweeper/pruner=successive_halving",
+            "hydra.sweeper.n_trials=6"]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            sweep_cmd("shared", *args),
+            env=env_for(tmp_path),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(3)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-3000:]
+    study = load(tmp_path, "shared")
+    assert _done(study, 6) == 6
+    budget = Ledger.of(study, 6).budget
+    assert len(budget) == 6 and all(t.state.is_finished() for t in budget)
+    assert len({t.user_attrs["owner"] for t in budget}) >= 2  # the workers shared the work
+
+
+TINY_SMALL = [
+    "tracking=none",
+    "data.num_prompts=8",
+    "sampling.max_tokens=16",
+    "training.max_steps=4",
+    "training.warmup_steps=0",
+    "evaluation.num_problems=2",
+    "evaluation.n=2",
+    "evaluation.k=[1]",
+    "evaluation.max_tokens=16",
+    "evaluation.workers=1",
+    "hydra.sweeper.fidelity.every_steps=2",
+    "hydra.sweeper.fidelity.num_problems=2",
+    "hydra.sweeper.pruner.n_startup_trials=1",
+    "hydra.sweeper.n_trials=2",
+    "hydra.sweeper.params={sampling.temperature: 'choice(1.0, 1.4)'}",
+    "hydra.sweeper.inner.grid=[0.7,1.0]",
+]
+
+
+@pytest.mark.slow
+def test_tiny_world_nested_study_with_pruner_reports_sft_checkpoints(tmp_path: Path) -> None:
+    """The TRL SFT path: intermediate checkpoints saved, scored and reported to the study."""
+    env = env_for(tmp_path)
+    args = [sys.executable, "-m", "ssd.cli", "-m", "experiment=tiny_prune", *TINY_SMALL]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = load(tmp_path, "tiny_prune")
+    outer = [t for t in study.get_trials() if not t.user_attrs.get("inner")]
+    assert len(outer) == 2 and all(t.state.is_finished() for t in outer)
+    assert all(t.intermediate_values.keys() == {2} for t in outer)  # step 2 of 4
+    inner = [t for t in study.get_trials() if t.user_attrs.get("inner")]
+    done = [t for t in outer if t.state == TrialState.COMPLETE]
+    assert len(inner) == 2 * len(done)
+    assert sum(int(t.user_attrs.get("cost.sft_steps", 0)) for t in outer) <= 8
