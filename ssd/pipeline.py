@@ -1,5 +1,8 @@
 """One SSD trial: sample -> train -> evaluate the base and the SSD model, with cached stages.
 
+With ``training.rounds`` > 1 the sample -> train part repeats on the previous student
+(``ssd.rounds``); every round's student is evaluated and listed under ``results["rounds"]``.
+
 Every stage's artifact is content-addressed (``ssd.artifacts``): changing only the evaluation
 settings reuses the samples and the trained model, changing truncation resamples. Both the base
 and the SSD model are evaluated under the same evaluation settings, so every result carries its
@@ -25,10 +28,8 @@ from ssd.backends.base import Backend, Policy
 from ssd.config import RunConfig
 from ssd.decoding import Decoding
 from ssd.evaluation.stage import evaluate
-from ssd.prompts import asks_for_fenced_code
-from ssd.records import RESULTS_FILE, Prompt
-from ssd.sampling import load_samples, sample
-from ssd.training import train
+from ssd.records import RESULTS_FILE
+from ssd.rounds import compute_spent, train_rounds
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +72,8 @@ class _Stages:
         return artifact
 
 
-# Stage bodies: top-level functions so ``isolate_stages`` can run them in a fresh process.
-def _sample_stage(backend: Backend, run: RunConfig, prompts: list[Prompt], work: Path) -> dict:
-    return sample(backend, prompts, run.sampling, work)
-
-
-def _train_stage(backend: Backend, run: RunConfig, samples_dir: Path, work: Path) -> dict:
-    # "No extractable code" means no fenced block: meaningless for toy token sequences and for
-    # prompts that do not ask for one (completion-style samples are bare function bodies).
-    count_code = run.sampling.backend != "toy" and asks_for_fenced_code(run.data.template)
-    return train(backend, load_samples(samples_dir), run.training, work, count_code)
-
-
+# Stage bodies: top-level functions so ``isolate_stages`` can run them in a fresh process
+# (sampling, verification and training: ``ssd.rounds``).
 def _evaluate_stage(backend: Backend, run: RunConfig, policy: Policy, work: Path) -> dict:
     return evaluate(backend, policy, run.evaluation, work)
 
@@ -165,39 +156,25 @@ def run_trial(run: RunConfig, out_dir: Path, backend: Backend | None = None) -> 
         results["ssd"] = _evaluate_policy(stages, "ssd", backend, run, identity, ideal, ideal_id)
     else:
         prompts = prompt_source.load_prompts(run.data, run.model, run.evaluation)
-        sampling_payload = {
-            "model": identity,
-            "prompts": prompt_source.fingerprint(prompts),
-            "sampling": {k: v for k, v in asdict(run.sampling).items() if k != "batch_size"},
-        }
-        samples_art = stages.run(
-            "samples",
-            "samples",
-            sampling_payload,
-            lambda work: _call_stage(_sample_stage, backend, run, prompts, work),
-        )
-        training_payload = {
-            "model": identity,
-            "samples": samples_art.key,
-            "training": asdict(run.training),
-        }
-        train_art = stages.run(
-            "train",
-            "train",
-            training_payload,
-            lambda work: _call_stage(_train_stage, backend, run, samples_art.path, work),
-        )
-        results["training"] = train_art.manifest["summary"]
-        trained = Policy(checkpoint=str(train_art.path))
-        results["ssd"] = _evaluate_policy(
-            stages,
-            "ssd",
-            backend,
+
+        def evaluate_student(r: int, policy: Policy, policy_id: dict[str, Any]) -> dict[str, Any]:
+            name = "ssd" if r == run.training.rounds else f"ssd_r{r}"
+            return _evaluate_policy(stages, name, backend, run, identity, policy, policy_id)
+
+        rounds = train_rounds(
             run,
+            backend,
             identity,
-            trained,
-            {"kind": "trained", "train": train_art.key},
+            prompts,
+            stages.run,
+            _call_stage,
+            stages.cache.root,
+            evaluate_student,
         )
+        results["training"] = rounds[-1]["training"]
+        results["ssd"] = rounds[-1]["ssd"]
+        results["rounds"] = rounds
+        results["compute"] = compute_spent(rounds, run)
         if run.evaluation.include_ideal:
             results["ideal"] = _evaluate_policy(
                 stages, "ideal", backend, run, identity, ideal, ideal_id
