@@ -49,10 +49,46 @@ def test_toy_rounds_chain_and_extend(
     assert three["rounds"][1]["ssd"] == two["ssd"]  # the same cached evaluation
 
 
-@pytest.mark.integration
+@pytest.mark.slow
 def test_tiny_world_two_rounds(compose_cfg: Callable[..., DictConfig], tmp_path: Path) -> None:
     res = trial(compose_cfg, tmp_path / "r", [*TINY, "training.rounds=2"])
     assert len(res["rounds"]) == 2
     assert res["rounds"][1]["samples"]["units_drawn"] == res["rounds"][1]["samples"]["units"]
     assert 0 <= res["rounds"][0]["ssd"]["pass@1"] <= 1 and "pass@1" in res["ssd"]
     assert res["compute"]["train_steps"] == 4
+
+
+# The hf backend on the random tiny Qwen3 (its samples are noise: verification would keep none).
+HF = ["model=tiny-random", "tracking=none", "data.num_prompts=4", "evaluation.include_ideal=false"]
+
+
+@pytest.mark.slow
+def test_hf_tiny_random_rounds_and_prefix(
+    compose_cfg: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    two = trial(compose_cfg, tmp_path / "two", [*HF, "training.rounds=2", "sampling.n=2"])
+    assert len(two["rounds"]) == 2 and two["compute"]["sampled"] == 16
+    four = trial(compose_cfg, tmp_path / "four", [*HF, "sampling.n=4"])
+    assert four["rounds"][0]["samples"]["units_from_pool"] == 2  # n=2 of the first run
+
+
+@pytest.mark.gpu
+def test_vllm_rounds_chain(compose_cfg: Callable[..., DictConfig], tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    pytest.importorskip("vllm")
+    gpu = [
+        "sampling.backend=vllm",
+        "model.device=cuda",
+        "model.max_model_len=512",
+        "model.gpu_memory_utilization=0.3",
+        "isolate_stages=true",
+    ]
+    two = trial(compose_cfg, tmp_path / "two", [*HF, *gpu, "training.rounds=2", "sampling.n=2"])
+    assert len(two["rounds"]) == 2
+    cache = two["cache"]
+    payload = manifest(cache["samples_r2"]["path"])["payload"]
+    assert payload["policy"] == {"kind": "trained", "train": cache["train"]["key"]}
+    four = trial(compose_cfg, tmp_path / "four", [*HF, *gpu, "sampling.n=4"])
+    assert four["rounds"][0]["samples"]["units_from_pool"] == 2

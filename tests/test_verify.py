@@ -25,18 +25,19 @@ TOY = [
     "training.max_steps=100",
     "evaluation.num_problems=20",
 ]
-# The tiny world on its real model, cut to seconds: 8 prompts, 2 evaluation problems.
+# The tiny world on its real model, cut down: 8 prompts, 2 evaluation problems, short programs.
 TINY = [
     "model=tiny",
     "tracking=none",
     "data.num_prompts=8",
     "sampling.batch_size=4",
-    "sampling.max_tokens=120",
+    "sampling.max_tokens=80",
     "training.max_steps=2",
     "training.per_device_train_batch_size=4",
     "training.logging_steps=1",
     "evaluation.num_problems=2",
     "evaluation.n=2",
+    "evaluation.max_tokens=60",
     "evaluation.k=[1]",
     "evaluation.include_ideal=false",
 ]
@@ -133,7 +134,7 @@ def test_toy_verified_and_equal_compute(
     assert samples["units_from_pool"] == 4 and samples["units_drawn"] == 4
 
 
-@pytest.mark.integration
+@pytest.mark.slow
 def test_tiny_world_verified_run(compose_cfg: Callable[..., DictConfig], tmp_path: Path) -> None:
     res = trial(
         compose_cfg,
@@ -146,3 +147,30 @@ def test_tiny_world_verified_run(compose_cfg: Callable[..., DictConfig], tmp_pat
     assert record["samples"]["compute_factor"] in (1, 2)
     saved = json.loads((tmp_path / "v" / "results.json").read_text())
     assert saved["rounds"][0]["verify"]["by_status"]
+
+
+@pytest.mark.gpu
+def test_vllm_verified_equal_compute_on_the_tiny_world(
+    compose_cfg: Callable[..., DictConfig], tmp_path: Path
+) -> None:
+    """The vLLM path: sampling units through VLLMBackend, verification, equal compute."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    pytest.importorskip("vllm")
+    res = trial(
+        compose_cfg,
+        tmp_path / "v",
+        [
+            *TINY,
+            *VERIFY_EQUAL,
+            "sampling.backend=vllm",
+            "model.device=cuda",
+            "model.max_model_len=512",
+            "model.gpu_memory_utilization=0.3",
+            "isolate_stages=true",
+        ],
+    )
+    record = res["rounds"][0]
+    assert record["verify"]["checked"] == record["samples"]["num_samples"]
+    assert res["training"]["filter"]["kept"] <= 8
