@@ -18,9 +18,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from ssd.config import ConfigError, RunConfig
-from ssd.pipeline import run_tracked
-from ssd.report import print_trial_summary
+from ssd.config import ConfigError
+from ssd.preflight import validate
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +35,10 @@ def _discard_run_dir(out_dir: Path) -> None:
         p.name == ".hydra" or p.suffix == ".log" for p in out_dir.iterdir()
     ):
         shutil.rmtree(out_dir)
+        try:  # the day's folder Hydra made for it, when nothing else is in there
+            out_dir.parent.rmdir()
+        except OSError:
+            pass
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
@@ -49,13 +52,17 @@ def main(cfg: DictConfig) -> float:
             cfg.trial.setdefault("number", hydra_cfg.job.num)
     multirun = hydra_cfg.mode is not None and hydra_cfg.mode.name == "MULTIRUN"
     try:
-        run = RunConfig.from_dictconfig(cfg)  # names the bad key, before any compute
+        run = validate(cfg)  # values and files; names the bad key, before any compute
     except ConfigError as err:
         if multirun:  # the sweeper records the trial as failed with this message
             raise
         _discard_run_dir(out_dir)
         sys.stderr.write(f"ssd: invalid config: {err}\n")
         raise SystemExit(2) from None
+    # Imported here: torch and the backends load only once the config is known to be good.
+    from ssd.pipeline import run_tracked
+    from ssd.report import print_trial_summary
+
     results = run_tracked(run, out_dir)
     print_trial_summary(results, out_dir)
     return float(results["objective"])

@@ -8,18 +8,31 @@ Test: ``pytest tests/test_configs.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from omegaconf import DictConfig, OmegaConf
 
 from ssd.benchmarks import check_options
-from ssd.decoding import Decoding
-from ssd.prompts import TEMPLATES
+from ssd.prompts import TEMPLATES, prompt_template
+
+if TYPE_CHECKING:  # torch stays unimported until compute: a bad config fails in a second
+    from ssd.decoding import Decoding
 
 BACKENDS = ("toy", "hf", "vllm")
 TRAINING_METHODS = ("sgd", "sft", "ideal")
 TRACKING_MODES = ("offline", "online", "disabled")
+DATA_NAMES = ("toy", "tinyworld", "jsonl", "parquet", "rstar_seed")
+DATA_FILES = ("jsonl", "parquet", "rstar_seed")  # the data names read from data.path
+# The only stage keys a model preset (conf/model/*.yaml) may set itself: its recommended decoding
+# (and the backend that runs it), kept whichever group file is chosen. Everything else of a stage
+# comes from the group the preset chooses with ``override /group: choice``, which a command-line
+# or experiment ``GROUP=choice`` replaces. Precedence: command line > experiment > model preset >
+# group file > schema default (README "Overrides"; tests/test_configs.py checks every preset).
+PRESET_RECOMMENDATIONS = {
+    "sampling": ("backend", "temperature", "top_k", "top_p"),
+    "evaluation": ("temperature", "top_k", "top_p"),
+}
 
 
 class ConfigError(ValueError):
@@ -41,11 +54,44 @@ def _check_decoding(section: str, temperature: float, top_k: int, top_p: float) 
     _require(top_k >= 0 or top_k == -1, f"{section}.top_k", top_k, "0 or -1 (off) or k >= 1")
 
 
+@dataclass(frozen=True)
+class CacheFields:
+    """Which fields of a config section change a cached artifact, and which do not.
+
+    Declared next to each dataclass (its ``CACHE``) and used to build the stage's cache key
+    (``payload``): a field in ``affects`` is hashed, one in ``ignores`` is not, so changing it
+    reuses the artifact. ``tests/test_cache_fields.py`` fails for a field in neither list.
+    """
+
+    affects: tuple[str, ...]
+    ignores: tuple[str, ...] = ()
+
+
+def cache_payload(section: Any) -> dict[str, Any]:
+    """The part of ``section`` (a config dataclass) that its ``CACHE`` says changes a result.
+
+    Nested config dataclasses contribute their own payloads, so their ``CACHE`` applies too.
+    """
+    spec: CacheFields = type(section).CACHE
+    out: dict[str, Any] = {}
+    for name in spec.affects:
+        value = getattr(section, name)
+        out[name] = cache_payload(value) if hasattr(type(value), "CACHE") else value
+    return out
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """The dataclass fields of ``cls`` (what a ``CACHE`` declaration must cover)."""
+    return tuple(f.name for f in fields(cls))
+
+
 @dataclass
 class DecodingConfig:
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
+
+    CACHE: ClassVar[CacheFields] = CacheFields(affects=("temperature", "top_k", "top_p"))
 
 
 @dataclass
@@ -66,6 +112,29 @@ class ModelConfig:
     device: str = "auto"  # auto | cpu | cuda
     # The model card's recommended decoding for the base model (paper table), for reference runs.
     base_decoding: DecodingConfig = field(default_factory=DecodingConfig)
+
+    # What the hf/vLLM backends put in every cache key beside the weights' content hash
+    # (``ssd.backends.hf.model_identity``): the weights and everything that renders the prompts.
+    CACHE: ClassVar[CacheFields] = CacheFields(
+        affects=(
+            "path",
+            "revision",
+            "dtype",
+            "chat_template",
+            "chat_template_kwargs",
+            "enable_thinking",
+            "system_prompt",
+        ),
+        ignores=(
+            "name",  # a label; the weights are identified by path + content hash
+            "trust_remote_code",  # allows code to run; the code is part of the hashed files
+            "tensor_parallel_size",  # how vLLM spreads the same model over GPUs
+            "gpu_memory_utilization",  # vLLM's KV-cache budget
+            "max_model_len",  # vLLM's context limit: a request past it fails, never differs
+            "device",  # where it runs
+            "base_decoding",  # the model card's decoding, for reference runs only
+        ),
+    )
 
     def __post_init__(self) -> None:
         _require(bool(self.name), "model.name", self.name, "a non-empty model name")
@@ -100,7 +169,26 @@ class DataConfig:
     tests_field: str | None = None
     seed: int = 0
 
+    # Every field changes which prompts are sampled or how they read; they enter the samples'
+    # cache key through the fingerprint of the prompts they produce (``ssd.prompt_source``).
+    CACHE: ClassVar[CacheFields] = CacheFields(
+        affects=(
+            "name",
+            "path",
+            "num_prompts",
+            "template",
+            "question_field",
+            "starter_field",
+            "id_field",
+            "dedupe",
+            "seed",
+        ),
+        # The prompts' tests change no prompt: they enter the verify stage's key (ssd.rounds).
+        ignores=("tests_field",),
+    )
+
     def __post_init__(self) -> None:
+        _require(self.name in DATA_NAMES, "data.name", self.name, f"one of {', '.join(DATA_NAMES)}")
         _require(
             self.num_prompts > 0 or self.num_prompts == -1,
             "data.num_prompts",
@@ -121,6 +209,21 @@ class SamplingConfig:
     seed: int = 0
     batch_size: int = 64  # prompts per generate call (hf); shard size for resume
 
+    # batch_size is keyed: each batch's seed is sampling.seed + its offset in the prompt list
+    # (ssd.sampling), so another batch size draws other samples.
+    CACHE: ClassVar[CacheFields] = CacheFields(
+        affects=(
+            "backend",
+            "temperature",
+            "top_k",
+            "top_p",
+            "n",
+            "max_tokens",
+            "seed",
+            "batch_size",
+        )
+    )
+
     def __post_init__(self) -> None:
         _require(self.backend in BACKENDS, "sampling.backend", self.backend, f"one of {BACKENDS}")
         _check_decoding("sampling", self.temperature, self.top_k, self.top_p)
@@ -129,6 +232,8 @@ class SamplingConfig:
         _require(self.batch_size >= 1, "sampling.batch_size", self.batch_size, "a positive count")
 
     def decoding(self) -> Decoding:
+        from ssd.decoding import Decoding
+
         return Decoding(self.temperature, max(self.top_k, 0), self.top_p)
 
 
@@ -140,6 +245,17 @@ class FilterConfig:
     verify: bool = False  # keep only samples passing the prompt's own tests (ssd.verify)
     equal_compute: bool = False  # verify: sample more until the kept set is the raw set's size
     max_compute_factor: int = 8  # equal_compute: at most this many times sampling.n per prompt
+
+    CACHE: ClassVar[CacheFields] = CacheFields(
+        affects=(
+            "drop_empty",
+            "drop_stubs",
+            "drop_shortest_percent",
+            "verify",
+            "equal_compute",
+            "max_compute_factor",
+        )
+    )
 
     def __post_init__(self) -> None:
         _require(
@@ -163,7 +279,26 @@ class FilterConfig:
 
 
 @dataclass
+class SGDConfig:
+    """The toy student (training.method=sgd): a logit table per state, fitted by Adam on the
+    samples' cross-entropy (``ssd.models.toy.fit_student``), started at the teacher."""
+
+    steps: int = 400
+    learning_rate: float = 0.1
+
+    CACHE: ClassVar[CacheFields] = CacheFields(affects=("steps", "learning_rate"))
+
+    def __post_init__(self) -> None:
+        _require(self.steps >= 1, "training.sgd.steps", self.steps, "a positive count")
+        _require(self.learning_rate > 0, "training.sgd.learning_rate", self.learning_rate, "> 0")
+
+
+@dataclass
 class TrainingConfig:
+    """``method`` picks the code: ``sft`` fine-tunes an HF model with TRL (every field here but
+    ``sgd``), ``sgd`` fits the toy's logit table (``sgd`` and ``filter`` only), ``ideal`` trains
+    nothing (the closed-form student)."""
+
     method: str = "sft"  # sft (HF models) | sgd (toy logit table) | ideal (no training)
     learning_rate: float = 5e-6
     min_learning_rate: float = 1e-6
@@ -193,6 +328,54 @@ class TrainingConfig:
     torch_threads: int = 0  # 0: torch default
     filter: FilterConfig = field(default_factory=FilterConfig)
     rounds: int = 1  # SSD rounds: round r samples from round r-1's student (ssd.rounds)
+    sgd: SGDConfig = field(default_factory=SGDConfig)  # the toy student's settings
+
+    CACHE: ClassVar[CacheFields] = CacheFields(
+        affects=(
+            "method",
+            "learning_rate",
+            "min_learning_rate",
+            "lr_scheduler_type",
+            "warmup_steps",
+            "max_steps",
+            "num_train_epochs",
+            "per_device_train_batch_size",
+            "gradient_accumulation_steps",
+            "adam_beta1",
+            "adam_beta2",
+            "weight_decay",
+            "max_length",
+            "seed",
+            "bf16",
+            "use_peft",
+            "lora_r",
+            "lora_alpha",
+            "lora_dropout",
+            "lora_target_modules",
+            "launcher",  # in_process vs accelerate: another process layout and precision setup
+            "accelerate_config",  # FSDP and ZeRO-3 shard and cast differently
+            "num_processes",  # part of the global batch
+            "filter",
+            "sgd",
+        ),
+        ignores=(
+            "logging_steps",  # how often the loss is printed
+            "save_steps",  # intermediate checkpoints; the stage's model is the final one
+            "torch_threads",  # CPU threads: speed only
+            "gradient_checkpointing",  # recomputes activations instead of storing them
+            "rounds",  # enters through the chain: round r's samples key holds round r-1's student
+        ),
+    )
+    # The fields each method reads (besides method itself): the rest cannot change its result.
+    SGD_FIELDS: ClassVar[tuple[str, ...]] = ("sgd", "filter")
+
+    def cache_payload(self) -> dict[str, Any]:
+        """The training stage's key: ``CACHE.affects``, narrowed to what ``method`` reads."""
+        payload = cache_payload(self)
+        if self.method == "sgd":
+            return {k: payload[k] for k in ("method", *self.SGD_FIELDS)}
+        payload.pop("sgd")
+        return payload
 
     def __post_init__(self) -> None:
         _require(self.rounds >= 1, "training.rounds", self.rounds, "a positive count of rounds")
@@ -259,6 +442,28 @@ class EvaluationConfig:
     workers: int = 0  # executor processes; 0: one per core
     include_ideal: bool = True  # also evaluate the ideal student beside a trained one
 
+    CACHE: ClassVar[CacheFields] = CacheFields(
+        affects=(
+            "benchmark",
+            "temperature",
+            "top_k",
+            "top_p",
+            "n",
+            "k",
+            "seed",
+            "max_tokens",
+            "num_problems",
+            "template",
+            "data_path",
+            "download",
+            "timeout_s",  # a slow program passes or times out
+        ),
+        ignores=(
+            "workers",  # how many processes grade does not change a verdict
+            "include_ideal",  # whether another policy is evaluated too
+        ),
+    )
+
     def __post_init__(self) -> None:
         if self.benchmark != "toy":  # the toy's exact success probability needs no benchmark
             try:
@@ -284,6 +489,8 @@ class EvaluationConfig:
         _require(self.timeout_s > 0, "evaluation.timeout_s", self.timeout_s, "> 0 seconds")
 
     def decoding(self) -> Decoding:
+        from ssd.decoding import Decoding
+
         return Decoding(self.temperature, max(self.top_k, 0), self.top_p)
 
 
@@ -297,6 +504,10 @@ class TrackingConfig:
     tags: list[str] = field(default_factory=list)
     dir: str | None = None  # where wandb writes its run folders
 
+    CACHE: ClassVar[CacheFields] = CacheFields(
+        affects=(), ignores=("mode", "project", "entity", "group", "name", "tags", "dir")
+    )
+
     def __post_init__(self) -> None:
         _require(
             self.mode in TRACKING_MODES, "tracking.mode", self.mode, f"one of {TRACKING_MODES}"
@@ -307,6 +518,8 @@ class TrackingConfig:
 class PathsConfig:
     output_dir: str = "outputs"
     cache_dir: str = "outputs/cache"
+
+    CACHE: ClassVar[CacheFields] = CacheFields(affects=(), ignores=("output_dir", "cache_dir"))
 
 
 @dataclass
@@ -322,6 +535,43 @@ class RunConfig:
     isolate_stages: bool = False  # run each stage in its own process (vLLM never frees GPU memory)
     trial: dict[str, Any] = field(default_factory=dict)  # sweep bookkeeping (number, study)
 
+    # Each stage's key is built from the sections it reads (ssd.pipeline); the rest of the run
+    # only says what to report and where to write it.
+    CACHE: ClassVar[CacheFields] = CacheFields(
+        affects=("model", "data", "sampling", "training", "evaluation"),
+        ignores=("tracking", "paths", "objective", "isolate_stages", "trial"),
+    )
+
+    def objectives(self) -> list[str]:
+        """Every ``objective`` this run reports: <policy>.<metric> for the metrics the benchmark
+        produces (pass@k for each evaluation.k; the toy adds its exact success probability)."""
+        metrics = [f"pass@{k}" for k in self.evaluation.k]
+        if self.evaluation.benchmark == "toy":
+            metrics += ["success_probability", *(f"exact_pass@{k}" for k in self.evaluation.k)]
+        heads = ["base", "ssd", "delta"]
+        if self.training.method != "ideal" and self.evaluation.include_ideal:
+            heads.append("ideal")
+        return [f"{head}.{metric}" for head in heads for metric in metrics]
+
+    def _check_templates(self) -> None:
+        """A template that renders only starter code cannot carry a problem that has none."""
+        evaluation = self.evaluation
+        if evaluation.benchmark.startswith("lcb_"):
+            _require(
+                prompt_template(evaluation.template).shows_question,
+                "evaluation.template",
+                evaluation.template,
+                f"a template that shows the problem statement for evaluation.benchmark="
+                f"{evaluation.benchmark} (its stdin problems have no starter code)",
+            )
+        if self.data.name == "rstar_seed" and self.training.method != "ideal":
+            _require(
+                prompt_template(self.data.template).shows_question,
+                "data.template",
+                self.data.template,
+                "a template that shows the problem statement for data.name=rstar_seed",
+            )
+
     def __post_init__(self) -> None:
         head, _, metric = self.objective.partition(".")
         _require(
@@ -330,6 +580,17 @@ class RunConfig:
             self.objective,
             "<base|ssd|ideal|delta>.<metric>, e.g. ssd.pass@1",
         )
+        choices = self.objectives()
+        if self.objective not in choices:
+            hint = ""
+            if metric.startswith("pass@") and metric[5:].isdigit():
+                hint = f"; pass@{metric[5:]} needs {metric[5:]} in evaluation.k (and evaluation.n)"
+            raise ConfigError(
+                f"objective={self.objective!r} is invalid: evaluation.benchmark="
+                f"{self.evaluation.benchmark} with evaluation.k={self.evaluation.k} reports "
+                f"{', '.join(choices)}{hint}"
+            )
+        self._check_templates()
         if self.model.name == "toy" or self.sampling.backend == "toy":
             _require(
                 self.sampling.backend == "toy" and self.evaluation.benchmark == "toy",

@@ -25,7 +25,7 @@ from ssd import prompt_source, tracking
 from ssd.artifacts import Artifact, Cache, write_json_atomic
 from ssd.backends import load_backend
 from ssd.backends.base import Backend, Policy
-from ssd.config import RunConfig
+from ssd.config import RunConfig, cache_payload
 from ssd.decoding import Decoding
 from ssd.evaluation.stage import evaluate
 from ssd.records import RESULTS_FILE
@@ -37,10 +37,8 @@ log = logging.getLogger(__name__)
 def _eval_payload(
     run: RunConfig, identity: dict[str, Any], policy_id: dict[str, Any]
 ) -> dict[str, Any]:
-    evaluation = asdict(run.evaluation)
-    evaluation.pop("workers")  # how many processes grade does not change a verdict
-    evaluation.pop("include_ideal")
-    return {"model": identity, "policy": policy_id, "evaluation": evaluation}
+    # EvaluationConfig.CACHE says which settings change a verdict (not workers, include_ideal).
+    return {"model": identity, "policy": policy_id, "evaluation": cache_payload(run.evaluation)}
 
 
 class _Stages:

@@ -109,8 +109,7 @@ def parse_tests(value: Any, kind: str) -> list[TestCase]:
     if not isinstance(value, list):
         raise ValueError(f"data.tests_field: expected a list of test cases, got {type(value)}")
     return [
-        TestCase(str(t["input"]), str(t["output"]), str(t.get("testtype") or kind))
-        for t in value
+        TestCase(str(t["input"]), str(t["output"]), str(t.get("testtype") or kind)) for t in value
     ]
 
 

@@ -26,6 +26,9 @@ class PromptTemplate:
     # The prompt asks for the answer in a ```python block. Without one (plain continuation of a
     # function), answers are bare code, so "no extractable code" says nothing about them.
     fenced_code: bool
+    # The prompt shows the problem statement. Without it (the starter code alone) a problem with
+    # no starter code, like every LiveCodeBench stdin problem, renders as an empty prompt.
+    shows_question: bool = True
 
 
 _REGISTRY = {
@@ -33,7 +36,7 @@ _REGISTRY = {
     for t in (
         PromptTemplate("lcb_generic", fenced_code=True),
         PromptTemplate("ssd_reference", fenced_code=True),
-        PromptTemplate("humaneval_completion", fenced_code=False),
+        PromptTemplate("humaneval_completion", fenced_code=False, shows_question=False),
     )
 }
 TEMPLATES = tuple(_REGISTRY)

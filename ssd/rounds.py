@@ -15,16 +15,19 @@ Test: ``pytest tests/test_rounds.py tests/test_verify.py``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ssd import prompt_source
 from ssd.artifacts import Artifact, cache_key
 from ssd.backends.base import Backend, Policy
-from ssd.config import RunConfig, SamplingConfig
+from ssd.config import RunConfig, SamplingConfig, cache_payload
 from ssd.prompts import asks_for_fenced_code
 from ssd.records import Prompt, Sample
 from ssd.sampling import load_samples, sample
@@ -81,14 +84,13 @@ def _train_stage(
     return train(backend, samples, run.training, work, count_code, passed=passed, target=target)
 
 
-def training_settings(run: RunConfig) -> dict[str, Any]:
-    """The training section as it enters a cache key (rounds enter through the chain)."""
-    settings = asdict(run.training)
-    settings.pop("rounds")
-    if not run.training.filter.verify:  # keys of unverified runs stay what they were
-        for name in ("verify", "equal_compute", "max_compute_factor"):
-            settings["filter"].pop(name)
-    return settings
+def tests_fingerprint(prompts: Sequence[Prompt]) -> str:
+    """Hash of the prompts' hidden tests: part of the verify stage's key."""
+    digest = hashlib.sha256()
+    for p in prompts:
+        tests = [p.metadata.get("test_code"), p.metadata.get("tests")]
+        digest.update(json.dumps([p.prompt_id, tests], sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
 
 
 def train_rounds(
@@ -117,37 +119,38 @@ def train_rounds(
         factor, kept = 1, 0
         while True:
             sampling = replace(run.sampling, n=run.sampling.n * factor)
+            keyed = cache_payload(sampling)  # SamplingConfig.CACHE
+            # Units are keyed by their own batch of prompts and sample block: n and batch_size
+            # do not split the pool (ssd.sampling).
             family = {
                 "model": identity,
                 "policy": policy_id,
                 "seeding": SEEDING,
-                "sampling": {
-                    k: v for k, v in asdict(sampling).items() if k not in ("batch_size", "n")
-                },
+                "sampling": {k: v for k, v in keyed.items() if k not in ("batch_size", "n")},
             }
             pool = cache_root / "sample_units" / cache_key(family)
             payload = {
                 **family,
                 "prompts": prompt_source.fingerprint(prompts),
-                "sampling": {k: v for k, v in asdict(sampling).items() if k != "batch_size"},
+                "sampling": keyed,
             }
             samples_art = run_stage(
                 f"samples{tag}" if factor == 1 else f"samples{tag}_x{factor}",
                 "samples",
                 payload,
-                lambda work, s=sampling, p=pool, pol=policy: call_stage(
-                    _sample_stage, backend, run, prompts, s, pol, p, work
-                ),
+                partial(call_stage, _sample_stage, backend, run, prompts, sampling, policy, pool),
             )
             if not rules.verify:
                 break
             verify_art = run_stage(
                 f"verify{tag}" if factor == 1 else f"verify{tag}_x{factor}",
                 "verify",
-                {"samples": samples_art.key, "timeout_s": run.evaluation.timeout_s},
-                lambda work, art=samples_art: call_stage(
-                    _verify_stage, backend, run, prompts, art.path, work
-                ),
+                {
+                    "samples": samples_art.key,
+                    "tests": tests_fingerprint(prompts),
+                    "timeout_s": run.evaluation.timeout_s,
+                },
+                partial(call_stage, _verify_stage, backend, run, prompts, samples_art.path),
             )
             if not rules.equal_compute:
                 break
@@ -169,11 +172,9 @@ def train_rounds(
                 "model": identity,
                 "samples": samples_art.key,
                 **({"verify": verify_art.key, "target": target} if verify_art else {}),
-                "training": training_settings(run),
+                "training": run.training.cache_payload(),
             },
-            lambda work, art=samples_art, vd=verdicts_dir: call_stage(
-                _train_stage, backend, run, art.path, vd, target, work
-            ),
+            partial(call_stage, _train_stage, backend, run, samples_art.path, verdicts_dir, target),
         )
         policy = Policy(checkpoint=str(train_art.path))
         policy_id = {"kind": "trained", "train": train_art.key}

@@ -1,4 +1,4 @@
-"""Sampling stage: draw the SSD training set from a policy (the base model, or a student) at T_train.
+"""Sampling stage: draw the SSD training set from a policy (base model or student) at T_train.
 
 Work is cut into *units*: one batch of prompts (``sampling.batch_size``, positions fixed from the
 start of the prompt list) times one block of sample indices. A unit's seed depends only on the
@@ -55,7 +55,7 @@ def load_samples(folder: Path) -> list[Sample]:
 
 @dataclass(frozen=True)
 class Unit:
-    """One generate call: prompts ``start:start+len(prompts)`` x sample indices ``first:first+count``."""
+    """One generate call: the prompts from ``start`` x sample indices ``first:first+count``."""
 
     start: int
     prompts: tuple[Prompt, ...]

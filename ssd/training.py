@@ -94,7 +94,7 @@ def train(
     passed: set[str] | None = None,
     target: int | None = None,
 ) -> dict[str, Any]:
-    """Filter the samples and fine-tune; the checkpoint goes to ``out_dir``.
+    """Filter the samples and fit the student ``training.method`` names; it goes to ``out_dir``.
 
     Args:
         passed: keys (``prompt_id#sample_index``) of verified samples; None: no verification.
@@ -107,5 +107,13 @@ def train(
     log.info("training on %d of %d samples (%s)", len(kept), len(samples), counts)
     if not kept:
         raise RuntimeError(f"every sample was filtered out ({counts}); nothing to train on")
-    metrics = backend.train(kept, training, out_dir)
+    if training.method == "sgd":  # the toy's logit table (training.sgd)
+        fit = getattr(backend, "fit_logit_table", None)
+        if fit is None:
+            raise ValueError("training.method='sgd' is invalid: expected sft for HF models")
+        metrics = fit(kept, training.sgd, out_dir)
+    elif training.method == "sft":  # TRL SFT of an HF model (ssd.backends.sft)
+        metrics = backend.train(kept, training, out_dir)
+    else:
+        raise ValueError(f"training.method={training.method!r} trains nothing: expected sgd or sft")
     return {**metrics, "filter": counts}

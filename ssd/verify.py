@@ -10,7 +10,7 @@ that keeps only the samples passing the prompt's tests. Tests come with the prom
 - the toy machine's samples say themselves whether they reached the success state.
 
 Every program runs through the project's sandboxed grader (``ssd.evaluation.evaluate``), exactly
-as an evaluation completion does. The verdicts are a cached artifact of their own (``verdicts.jsonl``).
+as an evaluation completion does. The verdicts are a cached artifact (``verdicts.jsonl``).
 Test: ``pytest tests/test_verify.py``.
 """
 

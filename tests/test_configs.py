@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from omegaconf import DictConfig
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, OmegaConf
 
-from ssd.config import ConfigError, RunConfig
+from ssd.config import PRESET_RECOMMENDATIONS, ConfigError, RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -22,6 +26,23 @@ def options(group: str) -> list[str]:
 MODEL_OPTIONS = options("model")
 EXPERIMENTS = options("experiment")
 SWEEPS = sorted(p.stem for p in (ROOT / "sweeps").glob("*.yaml"))
+
+
+STAGE_GROUPS = ("data", "sampling", "training", "evaluation")
+PAPER_PRESETS = [m for m in MODEL_OPTIONS if m not in ("toy", "tiny", "tiny-random")]
+
+
+def _preset(model: str) -> dict:
+    return yaml.safe_load((CONF / "model" / f"{model}.yaml").read_text())
+
+
+def _preset_choices(model: str) -> dict[str, str]:
+    """The groups a preset chooses in its defaults list (``override /group: choice``)."""
+    out = {}
+    for entry in _preset(model).get("defaults", []):
+        ((key, value),) = entry.items()
+        out[key.removeprefix("override /")] = value
+    return out
 
 
 def _overrides_for_model(model: str) -> list[str]:
@@ -89,8 +110,11 @@ def test_training_group_choice_wins_over_the_model_preset(
         ("evaluation.k=[1,11]", "evaluation.k"),
         ("evaluation.benchmark=mbpp", "evaluation.benchmark"),
         ("evaluation.num_problems=0", "evaluation.num_problems"),
-        ("training.max_steps=0", "training.max_steps"),
-        ("training.learning_rate=0", "training.learning_rate"),
+        ("++training.max_steps=0", "training.max_steps"),  # ++: the toy's group omits SFT keys
+        ("++training.learning_rate=0", "training.learning_rate"),
+        ("training.sgd.steps=0", "training.sgd.steps"),
+        ("training.sgd.learning_rate=0", "training.sgd.learning_rate"),
+        ("data.name=imagenet", "data.name"),
         ("training.filter.drop_shortest_percent=100", "training.filter.drop_shortest_percent"),
         ("tracking.mode=sometimes", "tracking.mode"),
         ("objective=accuracy", "objective"),
@@ -132,3 +156,88 @@ def test_unknown_model_name_fails_at_composition(compose_cfg: Callable[..., Dict
 
     with pytest.raises(MissingConfigException, match="model/gpt5"):
         compose_cfg(["model=gpt5"])
+
+
+@pytest.mark.parametrize("model", MODEL_OPTIONS)
+def test_presets_choose_groups_only_by_override_and_set_only_recommendations(model: str) -> None:
+    """The precedence rule's premise: a preset never writes another group's values directly,
+    except the keys documented as recommendations (ssd.config.PRESET_RECOMMENDATIONS)."""
+    preset = _preset(model)
+    assert all(k.startswith("override /") for e in preset.get("defaults", []) for k in e)
+    for group in STAGE_GROUPS:
+        extra = set(preset.get(group, {})) - set(PRESET_RECOMMENDATIONS.get(group, ()))
+        assert not extra, f"model/{model}.yaml sets {group}.{sorted(extra)}: not a recommendation"
+        if group != "sampling" or model in PAPER_PRESETS:  # every preset picks its stage groups
+            assert group in _preset_choices(model), f"{model} does not choose a {group} group"
+
+
+@functools.cache
+def _compose(overrides: tuple[str, ...]) -> DictConfig:
+    """Compose without re-initialising Hydra for every call (the matrix below composes ~250
+    configs); nothing is written, so no temporary output folder is needed."""
+    if not GlobalHydra.instance().is_initialized():
+        initialize_config_dir(version_base="1.3", config_dir=str(CONF))
+    return compose(config_name="config", overrides=["tracking=none", *overrides])
+
+
+def _section(overrides: tuple[str, ...], group: str) -> dict:
+    return OmegaConf.to_container(_compose(overrides)[group])
+
+
+# ~27 compositions per preset: CI checks the issue's example preset, `slow` all the others.
+MATRIX = [
+    m if m == "qwen3-4b-instruct" else pytest.param(m, marks=pytest.mark.slow)
+    for m in MODEL_OPTIONS
+]
+
+
+@pytest.mark.parametrize("model", MATRIX)
+def test_a_group_choice_beats_the_preset_except_its_recommendations(model: str) -> None:
+    """Must-show 1: ``model=P GROUP=C`` has C's values (the group file composed without any
+    preset), except the keys P recommends; and it validates or fails with a one-line
+    ConfigError naming a key (e.g. the toy benchmark with a real model)."""
+    recommended = {g: _preset(model).get(g, {}) for g in STAGE_GROUPS}
+    checked = 0
+    for group in STAGE_GROUPS:
+        for choice in options(group):
+            if choice == _preset_choices(model).get(group):
+                continue
+            overrides = (f"model={model}", f"{group}={choice}")
+            expected = {**_section(("~model", f"{group}={choice}"), group), **recommended[group]}
+            assert _section(overrides, group) == expected, " ".join(overrides)
+            try:
+                RunConfig.from_dictconfig(_compose(overrides))
+            except ConfigError as err:
+                assert "\n" not in str(err) and "=" in str(err), str(err)
+            checked += 1
+    assert checked >= 20
+    GlobalHydra.instance().clear()
+
+
+@pytest.mark.parametrize("model", PAPER_PRESETS)
+def test_paper_preset_with_humaneval_evaluates_humaneval_at_its_t_eval(
+    compose_cfg: Callable[..., DictConfig], model: str
+) -> None:
+    """The issue's report: ``model=qwen3-4b-instruct evaluation=humaneval`` evaluated lcb_v6."""
+    alone = RunConfig.from_dictconfig(compose_cfg([f"model={model}"])).evaluation
+    run = RunConfig.from_dictconfig(compose_cfg([f"model={model}", "evaluation=humaneval"]))
+    assert run.evaluation.benchmark == "humaneval"
+    assert run.evaluation.template == "humaneval_completion"
+    assert run.evaluation.decoding() == alone.decoding()  # the preset's recommended T_eval
+
+
+def test_precedence_command_line_over_experiment_over_preset_over_group(
+    compose_cfg: Callable[..., DictConfig],
+) -> None:
+    """command line > experiment file > model preset > group file > schema default."""
+    group = compose_cfg(["~model", "sampling=tinyworld"]).sampling
+    assert group.top_p == 1.0 and group.max_tokens == 200  # group file
+    preset = RunConfig.from_dictconfig(compose_cfg(["model=tiny"]))
+    assert preset.sampling.top_p == 0.9 and preset.training.max_steps == 600  # preset
+    exp = RunConfig.from_dictconfig(compose_cfg(["experiment=tiny_teff_law"]))
+    assert exp.sampling.top_k == 3 and exp.training.max_steps == 300  # experiment over preset
+    cli = RunConfig.from_dictconfig(
+        compose_cfg(["experiment=tiny_teff_law", "sampling.top_k=5", "training=sft_smoke"])
+    )
+    assert cli.sampling.top_k == 5 and cli.training.per_device_train_batch_size == 8
+    assert cli.training.max_steps == 300  # the experiment still sets its own max_steps

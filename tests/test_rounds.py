@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 from omegaconf import DictConfig
+from test_verify import TINY, TOY
 
 from ssd.config import RunConfig
 from ssd.pipeline import run_trial
-from test_verify import TINY
-
-from test_verify import TOY
 
 
 def trial(compose_cfg: Callable[..., DictConfig], out: Path, overrides: list[str]) -> dict:

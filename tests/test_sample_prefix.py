@@ -62,7 +62,7 @@ def test_tiny_world_prefixes_equal_fresh_runs(tmp_path: Path, tiny_backend: HFBa
     grown = sample(tiny_backend, prompts, four, tmp_path / "four", pool=pool)
     assert (grown["units_from_pool"], grown["units_drawn"]) == (4, 4)  # 2 batches x 2 indices
     assert grown["drawn_samples"] == 16
-    fresh = sample(tiny_backend, prompts, four, tmp_path / "fresh")
+    sample(tiny_backend, prompts, four, tmp_path / "fresh")
     assert by_key(load_samples(tmp_path / "four")) == by_key(load_samples(tmp_path / "fresh"))
     # n=2 served from n=4 alone, and 4 prompts (one whole batch) from 8: nothing drawn
     served = sample(tiny_backend, prompts, two, tmp_path / "served", pool=tmp_path / "pool4")

@@ -22,7 +22,7 @@ TOY = [
     "model=toy",
     "tracking=none",
     "sampling.n=2000",
-    "training.max_steps=100",
+    "training.sgd.steps=100",
     "evaluation.num_problems=20",
 ]
 # The tiny world on its real model, cut down: 8 prompts, 2 evaluation problems, short programs.

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from ssd.backends.base import Policy
+from ssd.config import cache_payload
 from ssd.decoding import Decoding, chain_logprobs, sample_from_logprobs
 from ssd.records import Prompt, Sample
 
@@ -106,14 +107,8 @@ def model_identity(backend: str, model: Any) -> dict[str, Any]:
     local = _local_dir(resolve_model_path(model.path))
     return {
         "backend": backend,
-        "path": model.path,
-        "revision": model.revision,
         "content_hash": content_hash(local) if local is not None else None,
-        "dtype": model.dtype,
-        "chat_template": model.chat_template,
-        "chat_template_kwargs": dict(model.chat_template_kwargs),
-        "enable_thinking": model.enable_thinking,
-        "system_prompt": model.system_prompt,
+        **cache_payload(model),  # ModelConfig.CACHE: path, revision, dtype, prompt rendering
     }
 
 

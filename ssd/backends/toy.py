@@ -73,10 +73,16 @@ class ToyBackend:
             )
 
     def train(self, samples: Sequence[Sample], training: Any, out_dir: Path) -> dict[str, Any]:
+        """SFT: the toy has none (its student is a logit table: ``fit_logit_table``)."""
+        raise ValueError(f"training.method={training.method!r} is invalid: expected sgd or ideal")
+
+    def fit_logit_table(self, samples: Sequence[Sample], sgd: Any, out_dir: Path) -> dict[str, Any]:
+        """training.method=sgd: Adam on the samples' cross-entropy, ``sgd.steps`` steps at
+        ``sgd.learning_rate``, started at the teacher; the table goes to ``out_dir``."""
         counts = toy.visited_counts([s.token_ids for s in samples])
         teacher = toy.teacher_logprobs()
         student, losses = toy.fit_student(
-            counts, teacher, steps=training.max_steps, learning_rate=training.learning_rate
+            counts, teacher, steps=sgd.steps, learning_rate=sgd.learning_rate
         )
         out_dir.mkdir(parents=True, exist_ok=True)
         torch.save(student, out_dir / CHECKPOINT_FILE)
