@@ -38,7 +38,7 @@ from ssd.records import Prompt, Sample
 log = logging.getLogger(__name__)
 
 SHARD_GLOB = "shard-*.jsonl"
-TOY_BLOCK = 1000  # toy samples per unit (one vectorised draw); real backends: one per unit
+TOY_BLOCK = 2000  # toy samples per unit (one vectorised draw); real backends: one per unit
 
 
 def iter_samples(folder: Path) -> Iterator[Sample]:
