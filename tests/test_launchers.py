@@ -32,7 +32,7 @@ _spec.loader.exec_module(fake_slurm)
 SSD = Path(sys.executable).with_name("ssd")  # the console script, as users run it
 SPHERE = APPS / "sphere" / "sphere.py"
 # A toy trial in ~3 s: fewer samples and SGD steps than the preset (the launchers do not care).
-TOY = ["model=toy", "tracking=none", "sampling.n=5000", "training.max_steps=50"]
+TOY = ["model=toy", "tracking=none", "sampling.n=5000", "training.sgd.steps=50"]
 
 
 # ---------------------------------------------------------------- composition
