@@ -57,7 +57,12 @@ def test_tiny_world_two_rounds(compose_cfg: Callable[..., DictConfig], tmp_path:
 
 
 # The hf backend on the random tiny Qwen3 (its samples are noise: verification would keep none).
-HF = ["model=tiny-random", "tracking=none", "data.num_prompts=4", "evaluation.include_ideal=false"]
+HF = [
+    "model=tiny-random",
+    "tracking=none",
+    "data.num_prompts=4",
+    "++evaluation.include_ideal=false",
+]
 
 
 @pytest.mark.slow
