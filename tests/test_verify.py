@@ -131,7 +131,7 @@ def test_toy_verified_and_equal_compute(
     assert samples["equal_compute_reached"] is False
     assert equal["compute"]["sampled"] == 8000
     # the first 2000 of the larger draws are the raw run's samples (taken from the unit pool)
-    assert samples["units_from_pool"] == 4 and samples["units_drawn"] == 4
+    assert samples["units_from_pool"] == 2 and samples["units_drawn"] == 2  # 2000-sample units
 
 
 @pytest.mark.slow
