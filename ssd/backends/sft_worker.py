@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ssd.backends.sft import METRICS_FILE, run_sft
-from ssd.config import DecodingConfig, FilterConfig, ModelConfig, TrainingConfig
+from ssd.config import DecodingConfig, FilterConfig, ModelConfig, SGDConfig, TrainingConfig
 from ssd.records import Sample
 
 
@@ -26,6 +26,8 @@ def main(argv: list[str]) -> None:
     model_dict["base_decoding"] = DecodingConfig(**model_dict["base_decoding"])
     training_dict = dict(resolved["training"])
     training_dict["filter"] = FilterConfig(**training_dict["filter"])
+    if "sgd" in training_dict:  # the toy's settings, carried along unused
+        training_dict["sgd"] = SGDConfig(**training_dict["sgd"])
     model_cfg = ModelConfig(**model_dict)
     training = TrainingConfig(**training_dict)
     with open(resolved["samples"]) as f:

@@ -5,7 +5,9 @@ v5 = [2024-08-01, 2025-02-01), v6 = [2025-02-01, 2025-06-01), taken from every f
 ``release_vN`` is the dataset's cumulative tag = files test.jsonl, test2.jsonl .. testN.jsonl.
 Tests are public + private (as LiveCodeBench grades). Private tests are JSON or
 base64 -> zlib -> pickle -> JSON; the pickle is read by an unpickler that refuses every class,
-so only plain data (str, list, dict, numbers) can come out.
+so only plain data (str, list, dict, numbers) can come out. A row whose tests cannot be decoded
+that way stops the load with an error naming its file, line and question_id (not skipped: a
+pass rate over a silently smaller problem set would not be comparable to published numbers).
 Tests: ``pytest tests/test_livecodebench.py``.
 """
 
@@ -81,6 +83,18 @@ def _problem(row: dict[str, Any]) -> Problem:
     )
 
 
+def _decoded(row: dict[str, Any], where: str) -> Problem:
+    """``_problem(row)``, with any decoding failure named by the row's question_id."""
+    try:
+        return _problem(row)
+    except Exception as exc:
+        message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ValueError(
+            f"LiveCodeBench question_id {row.get('question_id')!r} ({where}): its tests cannot "
+            f"be decoded safely: {message}"
+        ) from exc
+
+
 def download_files(files: list[str], cache_dir: str | Path | None = None) -> Path:
     """Fetch ``files`` of the hub dataset one by one; returns the local folder holding them."""
     from huggingface_hub import hf_hub_download
@@ -133,14 +147,16 @@ def load_livecodebench(
     problems: dict[str, Problem] = {}
     for path in present:
         with open(path, encoding="utf-8") as f:
-            for line in f:
+            for number, line in enumerate(f, 1):
                 if not line.strip():
                     continue
                 row = json.loads(line)
                 date = datetime.fromisoformat(row["contest_date"])
                 if window is not None and not window[0] <= date < window[1]:
                     continue  # skip before decoding the (large) private tests
-                problems.setdefault(str(row["question_id"]), _problem(row))
+                qid = str(row.get("question_id"))
+                if qid not in problems:
+                    problems[qid] = _decoded(row, f"{path}:{number}")
     ordered = sorted(problems.values(), key=lambda p: (p.metadata["contest_date"], p.problem_id))
     logger.info("LiveCodeBench %s: %d problems from %d files", version, len(ordered), len(present))
     return ordered if limit is None or limit < 0 else ordered[:limit]

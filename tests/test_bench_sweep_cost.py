@@ -1,0 +1,93 @@
+"""The sweep-cost benchmark at tiny sizes: its table, and nested search training less than 2-D TPE.
+
+The full run (`make bench-sweep`) takes minutes; these runs use real SGD toy students and real
+Optuna studies, only fewer and smaller.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+# benchmarks/ is a folder of scripts, not a package: load the script by its path.
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sweep_cost.py"
+_spec = importlib.util.spec_from_file_location("bench_sweep_cost", _PATH)
+assert _spec is not None and _spec.loader is not None
+bench = importlib.util.module_from_spec(_spec)
+sys.modules["bench_sweep_cost"] = bench  # dataclasses look their module up here
+_spec.loader.exec_module(bench)
+
+# 5,000 sequences and 40 Adam steps per student: with far fewer (2,000 / 20) the students fit
+# their sampling noise, beat the ideal student and move the peak, so no strategy meets the target.
+TINY_TOY = [
+    "--worlds",
+    "toy",
+    "--toy-seeds",
+    "1",
+    "--strategies",
+    "tpe-2d,nested",
+    "--trials-2d",
+    "8",
+    "--outer-trials",
+    "3",
+    "--inner-budget",
+    "6",
+    "--toy-sequences",
+    "5000",
+    "--toy-steps",
+    "40",
+    "--checkpoints",
+    "2",
+    "--no-progress",
+]
+
+
+def test_toy_nested_reaches_the_peak_with_fewer_trainings_than_2d_tpe(capsys):
+    out = bench.main(TINY_TOY)["toy"]
+    rows = {r["strategy"]: r for r in out["rows"]}
+    assert set(rows) == {"tpe-2d", "nested"}
+    nested, tpe = out["runs"]["nested"][0], out["runs"]["tpe-2d"][0]
+    assert nested["reached"]
+    # an unreached TPE run counts its whole budget: nested must still train less
+    assert nested["trainings"] < tpe["trainings"]
+    assert nested["evaluations"] <= 3 * 6
+    assert tpe["trainings"] <= 8
+    assert 0.5 < out["peak_t_eff"] < 0.7  # the toy's exact T_eff peak (~0.585)
+    text = capsys.readouterr().out
+    assert "(a) 2-D TPE" in text and "(d) nested" in text and "trainings vs (a)" in text
+
+
+def test_paper_surrogate_table_has_every_strategy_and_gpu_hours(capsys):
+    out = bench.main(["--worlds", "paper", "--paper-seeds", "3", "--no-progress"])["paper"]
+    rows = out["rows"]
+    assert [r["strategy"] for r in rows] == list(bench.STRATEGIES)
+    for r in rows:
+        assert r["seeds"] == 3 and 0 <= r["reached"] <= 3
+        assert r["trainings_range"][0] <= r["trainings_spent"] <= r["trainings_range"][1]
+        assert r["gpu_h_spent"] > 0
+    by = {r["strategy"]: r for r in rows}
+    # the grid trains one student per T_train row; nested prunes only SFT steps, not trainings
+    assert by["grid"]["trainings_range"][1] <= 7
+    assert by["nested-pruned"]["sft_steps_spent"] < by["nested"]["sft_steps_spent"]
+    text = capsys.readouterr().out
+    assert "GPU-h model (assumptions)" in text and "True peak T_eff 1.86" in text
+
+
+@pytest.mark.parametrize(
+    "argv,key",
+    [
+        (["--worlds", "moon"], "--worlds"),
+        (["--strategies", "tpe-2d,bohb"], "--strategies"),
+        (["--toy-seeds", "0"], "--toy-seeds"),
+        (["--inner-budget", "3"], "--inner-budget"),
+        (["--checkpoints", "1"], "--checkpoints"),
+    ],
+)
+def test_bad_arguments_exit_2_naming_the_option(argv, key, capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(argv)
+    assert exc.value.code == 2
+    assert key in capsys.readouterr().err
