@@ -9,8 +9,8 @@ export OMP_NUM_THREADS ?= 2
 export OMP_WAIT_POLICY ?= PASSIVE
 export WANDB_SILENT ?= true
 
-.PHONY: help setup lock demo teff-law toy dashboard test test-all test-integration test-gpu check-vllm \
-	lint format bench bench-sampler bench-sweep clean
+.PHONY: help setup lock demo teff-law beyond toy dashboard test test-all test-integration test-gpu \
+	check-vllm lint format bench bench-sampler bench-sweep clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -45,6 +45,12 @@ LAW_DIR := $(or $(SSD_OUTPUT_DIR),outputs)/sweeps/tiny_teff_law
 teff-law: setup  ## the 1/T_train law on 3 trained tiny-world students (CPU, ~10 min), then its report
 	$(BIN)/ssd -m experiment=tiny_teff_law
 	$(BIN)/python -m analysis.sweep_report $(LAW_DIR)
+
+BEYOND_DIR := $(or $(SSD_OUTPUT_DIR),outputs)/sweeps/beyond_tiny
+
+beyond: setup  ## raw vs verified SSD, rounds, N=4, 1/4x and 4x prompts on the tiny world, then the table
+	$(BIN)/ssd -m +sweep=beyond model=tiny
+	$(BIN)/python -m analysis.beyond_report $(BEYOND_DIR)
 
 toy: setup  ## one SSD trial on the paper's toy model, and the toy's headline numbers
 	$(BIN)/ssd model=toy

@@ -169,6 +169,8 @@ class DataConfig:
     starter_field: str = "starter_code"
     id_field: str | None = None
     dedupe: bool = True  # whitespace-normalised statement de-duplication (as the paper)
+    # Row field with test cases ([{input, output, testtype}]) for training.filter.verify.
+    tests_field: str | None = None
     seed: int = 0
 
     # Every field changes which prompts are sampled or how they read; they enter the samples'
@@ -184,7 +186,9 @@ class DataConfig:
             "id_field",
             "dedupe",
             "seed",
-        )
+        ),
+        # The prompts' tests change no prompt: they enter the verify stage's key (ssd.rounds).
+        ignores=("tests_field",),
     )
 
     def __post_init__(self) -> None:
@@ -252,12 +256,34 @@ class FilterConfig:
     drop_empty: bool = True  # responses with no text
     drop_stubs: bool = True  # one-line responses
     drop_shortest_percent: float = 0.0  # reference code drops the shortest 10% by characters
+    verify: bool = False  # keep only samples passing the prompt's own tests (ssd.verify)
+    equal_compute: bool = False  # verify: sample more until the kept set is the raw set's size
+    max_compute_factor: int = 8  # equal_compute: at most this many times sampling.n per prompt
 
     CACHE: ClassVar[CacheFields] = CacheFields(
-        affects=("drop_empty", "drop_stubs", "drop_shortest_percent")
+        affects=(
+            "drop_empty",
+            "drop_stubs",
+            "drop_shortest_percent",
+            "verify",
+            "equal_compute",
+            "max_compute_factor",
+        )
     )
 
     def __post_init__(self) -> None:
+        _require(
+            not self.equal_compute or self.verify,
+            "training.filter.equal_compute",
+            self.equal_compute,
+            "false unless training.filter.verify=true",
+        )
+        _require(
+            self.max_compute_factor >= 1,
+            "training.filter.max_compute_factor",
+            self.max_compute_factor,
+            "a factor >= 1",
+        )
         _require(
             0 <= self.drop_shortest_percent < 100,
             "training.filter.drop_shortest_percent",
@@ -315,6 +341,7 @@ class TrainingConfig:
     num_processes: int = 1
     torch_threads: int = 0  # 0: torch default
     filter: FilterConfig = field(default_factory=FilterConfig)
+    rounds: int = 1  # SSD rounds: round r samples from round r-1's student (ssd.rounds)
     sgd: SGDConfig = field(default_factory=SGDConfig)  # the toy student's settings
 
     CACHE: ClassVar[CacheFields] = CacheFields(
@@ -350,6 +377,7 @@ class TrainingConfig:
             "save_steps",  # intermediate checkpoints; the stage's model is the final one
             "torch_threads",  # CPU threads: speed only
             "gradient_checkpointing",  # recomputes activations instead of storing them
+            "rounds",  # enters through the chain: round r's samples key holds round r-1's student
         ),
     )
     # The fields each method reads (besides method itself): the rest cannot change its result.
@@ -364,6 +392,13 @@ class TrainingConfig:
         return payload
 
     def __post_init__(self) -> None:
+        _require(self.rounds >= 1, "training.rounds", self.rounds, "a positive count of rounds")
+        _require(
+            self.method != "ideal" or (self.rounds == 1 and not self.filter.verify),
+            "training.method",
+            self.method,
+            "sft or sgd when training.rounds > 1 or training.filter.verify (ideal has no samples)",
+        )
         _require(
             self.method in TRAINING_METHODS,
             "training.method",
@@ -600,6 +635,13 @@ class RunConfig:
         elif self.training.method == "sgd":
             raise ConfigError(
                 "training.method='sgd' is invalid: expected sft or ideal for HF models"
+            )
+        if self.training.filter.verify and self.data.name in ("jsonl", "parquet", "rstar_seed"):
+            _require(
+                bool(self.data.tests_field),
+                "data.tests_field",
+                self.data.tests_field,
+                "the row field holding test cases when training.filter.verify=true",
             )
 
         if self.sampling.backend == "vllm":  # what the pinned vLLM cannot honour

@@ -26,12 +26,10 @@ from ssd.config import RunConfig, cache_payload
 from ssd.decoding import Decoding
 from ssd.environment import environment
 from ssd.evaluation.stage import evaluate
-from ssd.prompts import asks_for_fenced_code
-from ssd.records import RESULTS_FILE, Prompt
-from ssd.sampling import iter_samples, load_samples, sample
+from ssd.records import RESULTS_FILE
+from ssd.rounds import compute_spent, train_rounds
 from ssd.stage_process import run_in_process
 from ssd.study_link import StudyLink
-from ssd.training import train
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +79,8 @@ class _Stages:
         return artifact
 
 
-# Stage bodies: top-level functions so ``isolate_stages`` can run them in a fresh process.
-def _sample_stage(backend: Backend, run: RunConfig, prompts: list[Prompt], work: Path) -> dict:
-    return sample(backend, prompts, run.sampling, work)
-
-
-def _train_stage(backend: Backend, run: RunConfig, samples_dir: Path, work: Path) -> dict:
-    # "No extractable code" means no fenced block: meaningless for toy token sequences and for
-    # prompts that do not ask for one (completion-style samples are bare function bodies).
-    count_code = run.sampling.backend != "toy" and asks_for_fenced_code(run.data.template)
-    return train(backend, load_samples(samples_dir), run.training, work, count_code)
-
-
+# Stage bodies: top-level functions so ``isolate_stages`` can run them in a fresh process
+# (sampling, verification and training: ssd.rounds).
 def _evaluate_stage(backend: Backend, run: RunConfig, policy: Policy, work: Path) -> dict:
     return evaluate(backend, policy, run.evaluation, work)
 
@@ -138,11 +126,6 @@ def _evaluate_policy(
     metrics = dict(art.manifest["summary"])
     metrics["eval_dir"] = str(art.path)
     return metrics
-
-
-def _sampled_tokens(samples_dir: Path) -> int:
-    """Completion tokens in a samples folder (read once, when the stage was computed)."""
-    return sum(len(s.token_ids) for s in iter_samples(samples_dir))
 
 
 def _delta(ssd: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
@@ -193,49 +176,47 @@ def run_trial(
         results["ssd"] = _evaluate_policy(stages, "ssd", backend, run, identity, ideal, ideal_id)
     else:
         prompts = prompt_source.load_prompts(run.data, run.model, run.evaluation)
-        sampling_payload = {
-            "model": identity,
-            "prompts": prompt_source.fingerprint(prompts),
-            "sampling": cache_payload(run.sampling),
-        }
-        samples_art = stages.run(
-            "samples",
-            "samples",
-            sampling_payload,
-            lambda work: _call_stage(_sample_stage, backend, run, prompts, work),
-            lambda art: {"tokens": _sampled_tokens(art.path)},
-        )
-        training_payload = {
-            "model": identity,
-            "samples": samples_art.key,
-            "training": run.training.cache_payload(),
-        }
-        train_key = cache_key({"stage": "train", **training_payload})
-        train_work = stages.cache.path("train", train_key).with_name(f"{train_key}.partial")
-        prior = list(stages.costs.values())
-        with fidelity.reporting(link, run, backend, train_work, out_dir, prior) as reporter:
-            train_art = stages.run(
-                "train",
-                "train",
-                training_payload,
-                lambda work: _call_stage(_train_stage, backend, run, samples_art.path, work),
-                lambda art: {"tokens": _sampled_tokens(samples_art.path)},
-            )
-        if reporter is not None:
-            done = reporter.finish()
-            results["intermediate"] = done["intermediate"]
-            stages.costs["fidelity_evals"] = done["cost"]
-        results["training"] = train_art.manifest["summary"]
-        trained = Policy(checkpoint=str(train_art.path))
-        results["ssd"] = _evaluate_policy(
-            stages,
-            "ssd",
-            backend,
+
+        def evaluate_student(r: int, policy: Policy, policy_id: dict[str, Any]) -> dict[str, Any]:
+            name = "ssd" if r == run.training.rounds else f"ssd_r{r}"
+            return _evaluate_policy(stages, name, backend, run, identity, policy, policy_id)
+
+        def run_train(
+            r: int,
+            name: str,
+            payload: dict[str, Any],
+            fn: Callable[[Path], dict[str, Any]],
+            counts: Callable[[Artifact], dict[str, Any]],
+        ) -> Artifact:
+            """The last round's training reports to a pruned study (``ssd.fidelity``)."""
+            if r != run.training.rounds:
+                return stages.run(name, "train", payload, fn, counts)
+            train_key = cache_key({"stage": "train", **payload})
+            work = stages.cache.path("train", train_key).with_name(f"{train_key}.partial")
+            prior = list(stages.costs.values())
+            with fidelity.reporting(link, run, backend, work, out_dir, prior) as reporter:
+                art = stages.run(name, "train", payload, fn, counts)
+            if reporter is not None:
+                done = reporter.finish()
+                results["intermediate"] = done["intermediate"]
+                stages.costs["fidelity_evals"] = done["cost"]
+            return art
+
+        rounds = train_rounds(
             run,
+            backend,
             identity,
-            trained,
-            {"kind": "trained", "train": train_art.key},
+            prompts,
+            stages.run,
+            _call_stage,
+            stages.cache.root,
+            evaluate_student,
+            run_train,
         )
+        results["training"] = rounds[-1]["training"]
+        results["ssd"] = rounds[-1]["ssd"]
+        results["rounds"] = rounds
+        results["compute"] = compute_spent(rounds, run)
         if run.evaluation.include_ideal:
             results["ideal"] = _evaluate_policy(
                 stages, "ideal", backend, run, identity, ideal, ideal_id

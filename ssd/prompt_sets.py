@@ -14,10 +14,11 @@ import json
 import logging
 import random
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ssd.benchmarks.base import FUNCTIONAL, STDIN, Problem
+from ssd.benchmarks.base import FUNCTIONAL, STDIN, Problem, TestCase
 from ssd.records import Prompt
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,14 @@ def read_rows(name: str, path: str | Path, fields: dict[str, str | None]) -> lis
     if name == "jsonl":
         return list(_jsonl_rows(root))
     columns = [
-        c for c in (fields["question_field"], fields["starter_field"], fields["id_field"]) if c
+        c
+        for c in (
+            fields["question_field"],
+            fields["starter_field"],
+            fields["id_field"],
+            fields.get("tests_field"),
+        )
+        if c
     ]
     if name == "parquet":
         return list(_parquet_rows(root, columns))
@@ -86,6 +94,23 @@ def read_rows(name: str, path: str | Path, fields: dict[str, str | None]) -> lis
         seed_dir = root / RSTAR_SEED_DIR if (root / RSTAR_SEED_DIR).is_dir() else root
         return list(_parquet_rows(seed_dir, columns))
     raise ValueError(f"data.name={name!r} is invalid here: expected jsonl, parquet or rstar_seed")
+
+
+def parse_tests(value: Any, kind: str) -> list[TestCase]:
+    """Test cases of a row: a list of ``{input, output[, testtype]}`` or ``{inputs, outputs}``
+    (rStar-Coder's layout), either as JSON text or as parsed values."""
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else []
+    if isinstance(value, dict) and "inputs" in value:
+        value = [
+            {"input": i, "output": o}
+            for i, o in zip(value["inputs"], value["outputs"], strict=True)
+        ]
+    if not isinstance(value, list):
+        raise ValueError(f"data.tests_field: expected a list of test cases, got {type(value)}")
+    return [
+        TestCase(str(t["input"]), str(t["output"]), str(t.get("testtype") or kind)) for t in value
+    ]
 
 
 def rows_to_problems(
@@ -120,12 +145,15 @@ def rows_to_problems(
             base_id = "q-" + hashlib.sha256(key.encode()).hexdigest()[:16]
         count = seen_ids.get(base_id, 0) + 1
         seen_ids[base_id] = count
+        kind = FUNCTIONAL if starter.strip() else STDIN
+        tests_field = fields.get("tests_field")
         problems.append(
             Problem(
                 problem_id=base_id if count == 1 else f"{base_id}-{count}",
                 question=question,
-                kind=FUNCTIONAL if starter.strip() else STDIN,
+                kind=kind,
                 starter_code=starter,
+                tests=parse_tests(row.get(tests_field), kind) if tests_field else [],
             )
         )
     return problems
@@ -155,6 +183,7 @@ def load_prompt_set(data: Any, model: Any = None) -> list[Prompt]:
             "starter_field": data.starter_field,
             "id_field": data.id_field,
         }
+    fields["tests_field"] = data.tests_field
     rows = read_rows(data.name, data.path, fields)
     problems = rows_to_problems(rows, fields, dedupe=data.dedupe)
     logger.info("prompt set %s: %d rows -> %d problems", data.path, len(rows), len(problems))
@@ -165,7 +194,13 @@ def load_prompt_set(data: Any, model: Any = None) -> list[Prompt]:
         Prompt(
             prompt_id=p.problem_id,
             messages=render_messages(p, data.template),
-            metadata={"question": p.question, "starter_code": p.starter_code, "kind": p.kind},
+            metadata={
+                "question": p.question,
+                "starter_code": p.starter_code,
+                "kind": p.kind,
+                # Hidden from the model; ssd.verify grades samples against them.
+                **({"tests": [asdict(t) for t in p.tests]} if p.tests else {}),
+            },
         )
         for p in problems
     ]

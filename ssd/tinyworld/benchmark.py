@@ -41,14 +41,24 @@ def load_problems(split: str = "eval", n: int = 200, seed: int = 0) -> list[Prob
 
 
 def load_prompts(n: int = 2000, seed: int = 0) -> list[Prompt]:
-    """``n`` unlabelled SSD prompts (starter code as one user turn; no tests, no solutions)."""
+    """``n`` unlabelled SSD prompts: starter code as one user turn, no solutions.
+
+    The model sees only the starter code; ``metadata["test_code"]`` holds the task's hidden
+    asserts for ``training.filter.verify`` (``ssd.verify``) and is never rendered into a prompt.
+    """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     return [
         Prompt(
             prompt_id=f"tinyworld/ssd_prompt/{seed}/{i}",
             messages=[{"role": "user", "content": t.starter()}],
-            metadata={"family": t.family, "n_traps": t.n_traps},
+            metadata={
+                "family": t.family,
+                "n_traps": t.n_traps,
+                "starter_code": t.starter(),
+                "entry_point": "f",
+                "test_code": tasks.test_code(t, seed),
+            },
         )
         for i, t in enumerate(tasks.generate_tasks("ssd_prompt", n, seed))
     ]
