@@ -111,10 +111,15 @@ def test_cluster_recipe_three_workers_and_a_killed_one(
         _, err = worker.communicate(timeout=300)
         assert worker.returncode == 0, err.decode()[-3000:]
 
-    trials = optuna.load_study(study_name="pg_cluster", storage=storage).trials
+    every = optuna.load_study(study_name="pg_cluster", storage=storage).trials
+    assert len({t.number for t in every}) == len(every)  # unique numbers
+    # sweeps/teff nests: each outer trial's T_eval points are trials of their own (inner=True)
+    inner = [t for t in every if t.user_attrs.get("inner")]
+    assert inner and all(t.state == TrialState.COMPLETE for t in inner)
+    trials = [t for t in every if not t.user_attrs.get("inner")]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(complete) == 4
-    assert len({t.number for t in trials}) == len(trials)  # unique numbers
+    assert {t.user_attrs["outer_trial"] for t in inner} <= {t.number for t in complete}
     assert len({t.user_attrs["job_dir"] for t in complete}) == 4
     assert len({t.user_attrs["owner"] for t in complete}) >= 2  # the work was shared
     assert all(0 < float(t.value) <= 1 for t in complete)  # toy success probabilities
