@@ -55,6 +55,11 @@ def sampled_tokens(samples_dir: Path) -> int:
     return sum(len(s.token_ids) for s in iter_samples(samples_dir))
 
 
+def _train_tokens(samples_dir: Path, art: Artifact) -> dict[str, Any]:
+    """A computed training's counts for ``ssd.cost``: the tokens of the samples it read."""
+    return {"tokens": sampled_tokens(samples_dir)}
+
+
 # Stage bodies: top-level functions so ``isolate_stages`` can run them in a fresh process.
 def _sample_stage(
     backend: Backend,
@@ -183,9 +188,10 @@ def train_rounds(
             factor *= 2
         verdicts_dir = verify_art.path if verify_art is not None else None
         target = raw_size if rules.equal_compute else None
-        trainer = run_train or (
+        trainer: TrainRunner = run_train or (
             lambda r, name, payload, fn, counts: run_stage(name, "train", payload, fn, counts)
         )
+        train_samples = samples_art.path
         train_art = trainer(
             r,
             f"train{tag}",
@@ -196,7 +202,7 @@ def train_rounds(
                 "training": run.training.cache_payload(),
             },
             partial(call_stage, _train_stage, backend, run, samples_art.path, verdicts_dir, target),
-            lambda art, samples_dir=samples_art.path: {"tokens": sampled_tokens(samples_dir)},
+            partial(_train_tokens, train_samples),
         )
         policy = Policy(checkpoint=str(train_art.path))
         policy_id = {"kind": "trained", "train": train_art.key}
