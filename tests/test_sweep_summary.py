@@ -8,6 +8,7 @@ import matplotlib
 import pandas as pd
 import pytest
 from fixtures.images import assert_drawn_png, colour_pixels
+from fixtures.sweep_results import synthetic_results
 from omegaconf import OmegaConf
 
 from ssd.figures import MAX_LINES, PASS_VS_TEFF_FILE, load_sweep_trials, plot_pass_vs_teff
@@ -17,24 +18,10 @@ GRID = [(t_train, t_eval) for t_train in (0.8, 1.0) for t_eval in (0.6, 1.2, 1.8
 FAILED = 3  # trials.csv marks it FAIL; its stale results.json must not be drawn
 
 
-def _results(t_train: float, t_eval: float, top_p: float = 1.0) -> dict:
-    t_eff = t_train * t_eval
-    return {
-        "t_train": t_train,
-        "t_eval": t_eval,
-        "t_eff": t_eff,
-        "base": {"pass@1": 0.4 - 0.2 * abs(t_eval - 0.8)},
-        "ssd": {"pass@1": 0.5 - (t_eff - 1.2) ** 2},
-        "ideal": {"pass@1": 0.55 - (t_eff - 1.3) ** 2},
-        "objective": 0.5 - (t_eff - 1.2) ** 2,
-        "config": {"sampling": {"temperature": t_train, "top_k": 0, "top_p": top_p}},
-    }
-
-
 def _write_sweep(folder: Path, grid: list[tuple[float, float]] = GRID) -> None:
     rows = []
     for number, (t_train, t_eval) in enumerate(grid):
-        results = _results(t_train, t_eval)
+        results = synthetic_results(t_train, t_eval)
         (folder / str(number)).mkdir(parents=True, exist_ok=True)
         (folder / str(number) / "results.json").write_text(json.dumps(results))
         state = "FAIL" if number == FAILED else "COMPLETE"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fixtures.sweep_results import synthetic_results
 from omegaconf import DictConfig
 
 from ssd import tracking
@@ -167,17 +168,7 @@ def _write_sweep(folder: Path) -> list[tuple[float, float]]:
     grid = [(t_train, t_eval) for t_train in (0.8, 1.0) for t_eval in (0.6, 1.2, 1.8)]
     rows = []
     for number, (t_train, t_eval) in enumerate(grid):
-        t_eff = t_train * t_eval
-        results = {
-            "t_train": t_train,
-            "t_eval": t_eval,
-            "t_eff": t_eff,
-            "base": {"pass@1": 0.4 - 0.2 * abs(t_eval - 0.8)},
-            "ssd": {"pass@1": 0.5 - (t_eff - 1.2) ** 2},
-            "ideal": {"pass@1": 0.55 - (t_eff - 1.3) ** 2},
-            "objective": 0.5 - (t_eff - 1.2) ** 2,
-            "config": {"sampling": {"temperature": t_train, "top_k": 0, "top_p": 0.95}},
-        }
+        results = synthetic_results(t_train, t_eval, top_p=0.95)
         (folder / str(number)).mkdir(parents=True)
         (folder / str(number) / "results.json").write_text(json.dumps(results))
         rows.append({"number": number, "state": "COMPLETE", "value": results["objective"]})
