@@ -60,7 +60,13 @@ from tqdm import tqdm
 
 from hydra_plugins.ssd_optuna_sweeper._grid import OrderedGridSampler
 from ssd.decoding import Decoding
-from ssd.inner_search import InnerSearchResult, InnerSearchSpec, search_t_eval
+from ssd.inner_search import (
+    InnerPoint,
+    InnerSearchResult,
+    InnerSearchSpec,
+    fit_peak,
+    search_t_eval,
+)
 from ssd.models import toy
 
 try:  # the sweeper's nested-search views: outer sampler and pruner never see inner trials
@@ -310,18 +316,76 @@ class PaperWorld:
 
 
 # ---------------------------------------------------------------------------------- accounting
+RULES = ("fitted", "best")
+Obs = tuple[float, float, float]  # (T_train, T_eval, observed value) of a full evaluation
+
+
+def best_incumbent(obs: Sequence[Obs]) -> Obs:
+    """Rule ``best``: the best observed point (the study's best trial, inner trials included)."""
+    return max(obs, key=lambda o: o[2])
+
+
+def fitted_incumbent(obs: Sequence[Obs], pooled: bool, neighbours: int, world: Any) -> Obs:
+    """Rule ``fitted``: the fitted peak of the observations so far, with the sweeper's own fitter.
+
+    The fitter is ``ssd.inner_search.fit_peak`` (the vertex of a parabola in log T through the
+    best point and ``neighbours`` points on each side; the nested sweeper's
+    ``inner.objective: peak`` and ``inner.fit_neighbours``).
+
+    - Per student (``pooled=False``: strategies that evaluate one student at several T_eval, the
+      grid and nested search): each T_train row's fitted peak (its best point where the fit
+      declines: the peak on an edge, a convex or too short row), and the row with the highest
+      fitted value wins. For nested search this is what the sweeper reports with
+      ``inner.objective: peak``: the best outer trial and its ``nested.peak.t_eval``.
+    - Pooled (``pooled=True``: strategies with one T_eval per student, 2-D TPE and random): one
+      fit over all points ordered by T_eff (the T_eff law pools the students), placed on the
+      best point's T_train (T_eval = fitted T_eff / T_train, clipped to the T_eval range).
+    """
+    if pooled:
+        t_best, e_best, v_best = best_incumbent(obs)
+        pts = [InnerPoint(t_eval=t * e, value=v, index=i) for i, (t, e, v) in enumerate(obs)]
+        peak = fit_peak(pts, neighbours)
+        if peak is None:
+            return t_best, e_best, v_best
+        lo, hi = world.t_eval
+        return t_best, min(max(peak.t_eval / t_best, lo), hi), peak.value
+    rows: dict[float, list[InnerPoint]] = {}
+    for i, (t, e, v) in enumerate(obs):
+        rows.setdefault(t, []).append(InnerPoint(t_eval=e, value=v, index=i))
+    cands = []
+    for t, pts in rows.items():
+        peak = fit_peak(pts, neighbours)
+        if peak is None:
+            top = max(pts, key=lambda p: (p.value, -p.index))
+            cands.append((t, top.t_eval, top.value))
+        else:
+            cands.append((t, peak.t_eval, peak.value))
+    return max(cands, key=lambda c: c[2])
+
+
 @dataclass
 class Ledger:
-    """What one strategy spent, its incumbent, and the spend when the target was first met."""
+    """What one strategy spent, its incumbents under each rule, and the spend at the target.
+
+    Both incumbent rules (``RULES``) are tracked on the same run: a rule only reads the
+    observations, it does not steer the search (except nested search's outer objective, which
+    follows ``primary``: the fitted peak's value for ``fitted``, the best point's for ``best``).
+    """
 
     world: Any
     tol: float
+    pooled: bool = False  # the fitted rule pools the students by T_eff (2-D strategies)
+    neighbours: int = 1  # fit_peak's neighbours on each side of the best point
+    primary: str = "fitted"  # the rule reported first (pruning probes aim at its T_eff)
     trainings: int = 0
     trained: set[float] = field(default_factory=set)
     sft_steps: int = 0
     evaluations: int = 0
-    hit: tuple[int, int, int] | None = None
-    incumbent: tuple[float, float, float] | None = None  # (T_train, T_eval, observed value)
+    obs: list[Obs] = field(default_factory=list)
+    hits: dict[str, tuple[int, int, int] | None] = field(
+        default_factory=lambda: dict.fromkeys(RULES)
+    )
+    incumbents: dict[str, Obs | None] = field(default_factory=lambda: dict.fromkeys(RULES))
 
     def train(self, t_train: float, chunks: int, new: bool = True) -> None:
         """Account ``chunks`` more chunks of SFT (``new``: of a new student, sampled first).
@@ -341,39 +405,57 @@ class Ledger:
         rng: np.random.Generator,
         subset: bool = False,
     ) -> float:
-        """One evaluation (``subset``: on the pruning fidelity's problem subset)."""
+        """One evaluation (``subset``: on the pruning fidelity's problem subset).
+
+        Only evaluations of a fully trained student on all problems are observations the
+        incumbent rules read; pruning probes cost an evaluation but are not results.
+        """
         self.evaluations += 1
-        return self.world.observe(t_train, t_eval, chunk, rng, subset)
+        value = self.world.observe(t_train, t_eval, chunk, rng, subset)
+        if chunk == self.world.checkpoints and not subset:
+            self.obs.append((t_train, t_eval, value))
+        return value
 
-    def offer(self, t_train: float, t_eval: float, value: float) -> None:
-        """A candidate incumbent (kept if its observed value is the best so far)."""
-        if self.incumbent is None or value > self.incumbent[2]:
-            self.incumbent = (t_train, t_eval, value)
-        if self.hit is None and self.on_target():
-            self.hit = (self.trainings, self.sft_steps, self.evaluations)
+    def update(self) -> None:
+        """Recompute every rule's incumbent; note the spend where one first meets the target."""
+        if not self.obs:
+            return
+        self.incumbents["best"] = best_incumbent(self.obs)
+        self.incumbents["fitted"] = fitted_incumbent(
+            self.obs, self.pooled, self.neighbours, self.world
+        )
+        for rule in RULES:
+            if self.hits[rule] is None and self.on_target(self.incumbents[rule]):
+                self.hits[rule] = (self.trainings, self.sft_steps, self.evaluations)
 
-    def on_target(self) -> bool:
-        if self.incumbent is None:
+    def on_target(self, incumbent: Obs | None) -> bool:
+        """|T_eff - peak| <= tol and a TRUE score within one noise sd of the best."""
+        if incumbent is None:
             return False
-        t_train, t_eval, _ = self.incumbent
+        t_train, t_eval, _ = incumbent
         w = self.world
         close = abs(t_train * t_eval - w.peak_t_eff) <= self.tol
         return close and w.true_score(t_train, t_eval) >= w.best_score - w.noise_sd
 
     def result(self) -> dict[str, Any]:
-        spent = self.hit or (self.trainings, self.sft_steps, self.evaluations)
-        return {
-            "reached": self.hit is not None,
-            "trainings": spent[0],
-            "sft_steps": spent[1],
-            "evaluations": spent[2],
-            "incumbent": self.incumbent,
+        out: dict[str, Any] = {
             "total": {
                 "trainings": self.trainings,
                 "sft_steps": self.sft_steps,
                 "evaluations": self.evaluations,
-            },
+            }
         }
+        for rule in RULES:
+            hit = self.hits[rule]
+            spent = hit or (self.trainings, self.sft_steps, self.evaluations)
+            out[rule] = {
+                "reached": hit is not None,
+                "trainings": spent[0],
+                "sft_steps": spent[1],
+                "evaluations": spent[2],
+                "incumbent": self.incumbents[rule],
+            }
+        return out
 
 
 def _space(world: Any) -> dict[str, FloatDistribution]:
@@ -395,7 +477,10 @@ class Sizes:
     grid_t_eval: int = 13
     outer_trials: int = 8
     inner_budget: int = 8
-    outer_startup: int = 3
+    outer_startup: int = 2  # the outer TPE's n_startup_trials (hydra.sweeper.sampler key)
+    inner_method: str = "bracket"  # hydra.sweeper.inner.method
+    fit_neighbours: int = 1  # hydra.sweeper.inner.fit_neighbours (and the fitted rule's)
+    incumbent: str = "fitted"  # the rule the table reports first; nested's outer objective
 
 
 def run_2d(
@@ -410,8 +495,7 @@ def run_2d(
         led.train(t_train, world.checkpoints)  # the old plugin: each trial samples + trains
         value = led.evaluate(t_train, t_eval, world.checkpoints, rng)
         study.tell(trial, value)
-        best = study.best_trial
-        led.offer(best.params["t_train"], best.params["t_eval"], best.value)  # type: ignore[arg-type]
+        led.update()
 
 
 def run_grid(world: Any, led: Ledger, sizes: Sizes, rng: np.random.Generator) -> None:
@@ -430,8 +514,7 @@ def run_grid(world: Any, led: Ledger, sizes: Sizes, rng: np.random.Generator) ->
         if t_train not in led.trained:
             led.train(t_train, world.checkpoints)
         study.tell(trial, led.evaluate(t_train, t_eval, world.checkpoints, rng))
-        best = study.best_trial
-        led.offer(best.params["t_train"], best.params["t_eval"], best.value)  # type: ignore[arg-type]
+        led.update()
 
 
 def _inner(
@@ -459,8 +542,8 @@ def run_nested(
     ``pruner=median`` defaults) may stop the trial (PRUNED at the step it reached).
     """
     sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(
-        seed=seed, n_startup_trials=sizes.outer_startup
-    )
+        seed=seed, n_startup_trials=sizes.outer_startup, multivariate=True, constant_liar=True
+    )  # the sweeper's tpe defaults, but n_startup_trials
     pruner: optuna.pruners.BasePruner = (
         optuna.pruners.MedianPruner(n_startup_trials=3) if pruned else optuna.pruners.NopPruner()
     )
@@ -471,8 +554,13 @@ def run_nested(
     record = study if shared else optuna.create_study(direction="maximize")
     space = _space(world)
     spec = InnerSearchSpec(
-        method="bracket", low=world.t_eval[0], high=world.t_eval[1], budget=sizes.inner_budget
+        method=sizes.inner_method,  # type: ignore[arg-type]
+        low=world.t_eval[0],
+        high=world.t_eval[1],
+        budget=sizes.inner_budget,
+        fit_neighbours=sizes.fit_neighbours,
     )
+    use = "peak" if sizes.incumbent == "fitted" else "best"  # hydra.sweeper.inner.objective
     per_chunk = world.sft_steps // world.checkpoints
     for _ in range(sizes.outer_trials):
         trial = study.ask({"t_train": space["t_train"]})
@@ -493,9 +581,7 @@ def run_nested(
         else:
             led.train(t_train, world.checkpoints)
         res = _inner(world, led, t_train, world.checkpoints, spec, rng)
-        t_eval_hat = res.peak.t_eval if res.peak is not None else res.best.t_eval
-        trial.set_user_attr("t_eval", t_eval_hat)
-        study.tell(trial, res.objective("best"))
+        study.tell(trial, res.objective(use))
         for p in res.points:
             record.add_trial(
                 optuna.trial.create_trial(
@@ -505,21 +591,22 @@ def run_nested(
                     user_attrs={"inner": True, "outer_trial": trial.number},
                 )
             )
-        best = OuterStudy(study).best_trial if shared else study.best_trial
-        led.offer(best.params["t_train"], best.user_attrs["t_eval"], best.value)  # type: ignore[arg-type]
+        led.update()
     return study
 
 
 def _probe(world: Any, led: Ledger, t_train: float) -> float:
     """The T_eval where the incumbent's T_eff puts this student's peak (else the range's centre)."""
     lo, hi = world.t_eval
-    centre = led.incumbent[0] * led.incumbent[1] / t_train if led.incumbent else math.sqrt(lo * hi)
+    inc = led.incumbents[led.primary]
+    centre = inc[0] * inc[1] / t_train if inc else math.sqrt(lo * hi)
     return round(min(max(centre, lo), hi), 2)
 
 
 def run_strategy(name: str, world: Any, sizes: Sizes, seed: int, tol: float) -> Ledger:
     _quiet()
-    led = Ledger(world, tol)
+    pooled = name in ("tpe-2d", "random-2d")  # one T_eval per student: pool by T_eff
+    led = Ledger(world, tol, pooled, sizes.fit_neighbours, sizes.incumbent)
     rng = np.random.default_rng(seed)
     if name == "tpe-2d":
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)  # the sweeper's tpe
@@ -542,13 +629,18 @@ def _median(rs: list[dict[str, Any]], key: str) -> float:
 
 
 def summarise(
-    runs: dict[str, list[dict[str, Any]]], gpu: GpuHours | None, budget_2d: int
+    runs: dict[str, list[dict[str, Any]]],
+    gpu: GpuHours | None,
+    budget_2d: int,
+    rule: str = "fitted",
 ) -> list[dict[str, Any]]:
     """Per strategy: median (and range) over seeds of the spend at the target, ratio vs (a).
 
-    A seed that never reached the target counts as infinite, so a median is finite only when at
-    least half the seeds reached it (else it shows as ``>`` the median spend within the budget).
+    ``rule`` picks the incumbent rule (``RULES``). A seed that never reached the target counts
+    as infinite, so a median is finite only when at least half the seeds reached it (else it
+    shows as ``>`` the median spend within the budget).
     """
+    runs = {name: [r[rule] for r in rs] for name, rs in runs.items()}
     rows = []
     base = _median(runs["tpe-2d"], "trainings") if "tpe-2d" in runs else math.nan
     fifth = budget_2d / 5
@@ -572,21 +664,33 @@ def summarise(
             row["gpu_h_spent"] = statistics.median(hours)
         row["ratio"] = row["trainings"] / base if math.isfinite(base) else math.nan
         row["reached_fifth"] = sum(r["reached"] and r["trainings"] <= fifth for r in rs)
+        row["rule"] = rule
         rows.append(row)
     return rows
 
 
-def render(
+RULE_TEXT = {
+    "fitted": "incumbent = the fitted peak (ssd.inner_search.fit_peak, a parabola in log T through "
+    "the best point and {k} neighbour(s) each side): per student for the grid and nested search "
+    "(the T_train row with the highest fitted value; nested: the sweeper's inner.objective=peak "
+    "answer), pooled over all points by T_eff for 2-D TPE and random (at the best point's "
+    "T_train); judged by its TRUE score at the fitted location",
+    "best": "incumbent = the best observed point (the study's best trial, inner trials included); "
+    "judged by its TRUE score",
+}
+
+
+def _table(
     world: Any, rows: list[dict[str, Any]], gpu: GpuHours | None, tol: float, budget_2d: int
-) -> str:
-    from rich.console import Console
+) -> Any:
     from rich.markup import escape
     from rich.table import Table
 
+    rule = rows[0]["rule"] if rows else "fitted"
     table = Table(
         title=escape(
-            f"world {world.name}: spend until |T_eff - {world.peak_t_eff:.3f}| <= {tol} and "
-            f"true score >= {world.best_score:.4g} - {world.noise_sd:.2g} "
+            f"world {world.name}, incumbent {rule}: spend until |T_eff - {world.peak_t_eff:.3f}| "
+            f"<= {tol} and true score >= {world.best_score:.4g} - {world.noise_sd:.2g} "
             "(median [min-max] over seeds)"
         )
     )
@@ -608,8 +712,23 @@ def render(
         cells.append(f"{r['ratio']:.2f}" if math.isfinite(r["ratio"]) else "n/a")
         cells.append(f"{r['reached_fifth']}/{r['seeds']}")
         table.add_row(*map(escape, cells))
+    return table
+
+
+def render(
+    world: Any,
+    tables: list[list[dict[str, Any]]],
+    gpu: GpuHours | None,
+    tol: float,
+    budget_2d: int,
+    sizes: Sizes,
+) -> str:
+    """The tables (the reported rule first, then the other rule on the same runs) and notes."""
+    from rich.console import Console
+
     console = Console(width=160, record=True, file=sys.stdout)
-    console.print(table)
+    for rows in tables:
+        console.print(_table(world, rows, gpu, tol, budget_2d))
     lines = [
         f"True peak T_eff {world.peak_t_eff:.3f}; every point whose true score is within one "
         f"noise sd ({world.noise_sd:.2g}) of the best has T_eff in [{world.band[0]:.2f}, "
@@ -622,6 +741,15 @@ def render(
         )
         + world.note
     ]
+    for rows in tables:
+        if rows:
+            lines.append(RULE_TEXT[rows[0]["rule"]].format(k=sizes.fit_neighbours) + ".")
+    lines.append(
+        f"Nested: outer TPE over T_train (n_startup_trials {sizes.outer_startup}, "
+        f"{sizes.outer_trials} trainings), inner {sizes.inner_method} over T_eval (budget "
+        f"{sizes.inner_budget}), outer objective "
+        f"{'peak' if sizes.incumbent == 'fitted' else 'best'} (the same runs feed both tables)."
+    )
     if gpu:
         lines.append(gpu.describe())
     lines.append(
@@ -697,6 +825,29 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         default=None,
         help="diagnostic: samples per observed evaluation in the paper world (default 1310)",
     )
+    parser.add_argument(
+        "--incumbent",
+        default="fitted",
+        help="the rule the first table reports: fitted (the fitted peak; nested search's outer "
+        "objective is then inner.objective=peak) or best (the best observed point); the other "
+        "rule is printed second, on the same runs",
+    )
+    parser.add_argument(
+        "--outer-startup",
+        type=int,
+        default=2,
+        help="random trials before the outer TPE models T_train (hydra.sweeper.sampler."
+        "n_startup_trials; the sampler's default is 10)",
+    )
+    parser.add_argument(
+        "--inner-method", default="bracket", help="hydra.sweeper.inner.method: bracket or grid"
+    )
+    parser.add_argument(
+        "--fit-neighbours",
+        type=int,
+        default=1,
+        help="points each side of the best in the fitted peak (hydra.sweeper.inner.fit_neighbours)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     worlds = [w for w in args.worlds.split(",") if w]
@@ -717,6 +868,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ):
         if getattr(args, key) < 1:
             parser.exit(2, f"--{key.replace('_', '-')}: expected >= 1, got {getattr(args, key)}\n")
+    if args.incumbent not in RULES:
+        parser.exit(2, f"--incumbent: expected one of {', '.join(RULES)}, got {args.incumbent!r}\n")
+    if args.inner_method not in ("bracket", "grid"):
+        parser.exit(2, f"--inner-method: expected bracket or grid, got {args.inner_method!r}\n")
+    for key in ("outer_startup", "fit_neighbours"):
+        if getattr(args, key) < 1:
+            parser.exit(2, f"--{key.replace('_', '-')}: expected >= 1, got {getattr(args, key)}\n")
     if args.checkpoints < 2 or args.toy_steps < args.checkpoints:
         parser.exit(2, "--checkpoints: expected >= 2 and <= --toy-steps\n")
     if args.inner_budget < 5:
@@ -724,7 +882,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             2, f"--inner-budget: expected >= 5 (5 coarse points), got {args.inner_budget}\n"
         )
     sizes = Sizes(
-        args.trials_2d, args.grid_t_train, args.grid_t_eval, args.outer_trials, args.inner_budget
+        args.trials_2d,
+        args.grid_t_train,
+        args.grid_t_eval,
+        args.outer_trials,
+        args.inner_budget,
+        args.outer_startup,
+        args.inner_method,
+        args.fit_neighbours,
+        args.incumbent,
     )
     torch.set_num_threads(1)  # a 9x16 logit table: threads only add contention
     out: dict[str, Any] = {}
@@ -743,9 +909,16 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             args.paper_samples,
         )
         gpu = GpuHours() if w == "paper" else None
-        rows = summarise(runs, gpu, args.trials_2d)
-        text = render(world, rows, gpu, args.tol, args.trials_2d)
-        out[w] = {"rows": rows, "runs": runs, "text": text, "peak_t_eff": world.peak_t_eff}
+        order = [args.incumbent] + [r for r in RULES if r != args.incumbent]
+        tables = [summarise(runs, gpu, args.trials_2d, rule) for rule in order]
+        text = render(world, tables, gpu, args.tol, args.trials_2d, sizes)
+        out[w] = {
+            "rows": tables[0],
+            "rows_by_rule": dict(zip(order, tables, strict=True)),
+            "runs": runs,
+            "text": text,
+            "peak_t_eff": world.peak_t_eff,
+        }
     return out
 
 
