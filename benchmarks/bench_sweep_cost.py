@@ -16,13 +16,21 @@ best score. Strategies, each a real Optuna study driven by ask/tell:
     ``ssd.inner_search`` (coarse bracket + Brent, budget ``--inner-budget``) over T_eval; every
     inner point goes into a 2-D record study with ``add_trial`` (user_attrs inner=True);
 (e) ``nested-pruned``: (d) with multi-fidelity pruning: the student is trained in
-    ``--checkpoints`` chunks, after each chunk a 3-point T_eval probe is reported with
+    ``--checkpoints`` chunks, after each chunk but the last a one-point T_eval probe on a
+    50-problem subset is reported with
     ``trial.report`` and Optuna's MedianPruner stops unpromising students early.
 
-The incumbent of (a)-(c) is the best observed point (the study's best trial). The incumbent of
-(d)/(e) is the best completed outer trial's inner answer: the fitted peak (vertex of a parabola in
-log T_eval) when the inner search brackets one, else its best point. Costs are taken when the
-target is first met; a strategy that never meets it within its budget is shown with ``>``.
+Incumbent rules (``--incumbent``; the same rule for every strategy, both printed on the same
+runs): ``fitted`` (default) is the fitted peak of the observations so far, with the sweeper's own
+fitter ``ssd.inner_search.fit_peak``: per student for (c)-(e) (the T_train row whose fitted value
+is highest; for nested search the sweeper's ``inner.objective: peak`` answer, which is also the
+outer objective then), pooled over all points by T_eff for (a)/(b) (at the best point's T_train);
+``best`` is the best observed point (the study's best trial, inner trials included). Either is
+judged by its TRUE score at its location, so a lucky noisy observation does not count as found.
+Costs are taken when the target is first met; a strategy that never meets it within its budget
+is shown with ``>``; "on target at the end" counts the seeds whose last incumbent still meets it.
+For noisy worlds the printout adds the ceiling: how often one inner search on the true peak's own
+student meets the target.
 
 Worlds:
 
