@@ -501,9 +501,13 @@ class OptunaSweeperImpl(Sweeper):
         for key, value in attrs.items():
             self.storage.set_trial_user_attr(trial_id, key, value)
         try:
-            values = as_values(result(), len(self.directions))
+            outcome = result()
+            if isinstance(outcome, optuna.TrialPruned):  # returned, so Hydra saw no failure
+                raise outcome
+            values = as_values(outcome, len(self.directions))
         except optuna.TrialPruned as e:  # the job stopped itself (see ssd.fidelity)
-            log.info("Trial %d pruned: %s", number, e)
+            # A normal outcome: one line (the job's step and value), no traceback.
+            log.info("Trial %d pruned %s", number, str(e) or "by its job")
             study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
             return
         except Exception as e:  # the job raised, or returned something that is not a score
