@@ -173,6 +173,8 @@ def run_nested(
         costs += [r["cost"] for r in base_by_t.values()]
     total = cost.total_cost(costs)
     results.update(
+        # The best point again (it is an inner trial of its own): figures and fits skip it.
+        outer_summary=True,
         nested=nested,
         cost={**total, "stages": {}},
         objective=float(result.objective(use)),
