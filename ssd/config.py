@@ -307,6 +307,9 @@ class SGDConfig:
         _require(self.learning_rate > 0, "training.sgd.learning_rate", self.learning_rate, "> 0")
 
 
+BATCHINGS = ("random", "group_by_length", "sequential")  # training.batching
+
+
 @dataclass
 class TrainingConfig:
     """``method`` picks the code: ``sft`` fine-tunes an HF model with TRL (every field here but
@@ -322,6 +325,10 @@ class TrainingConfig:
     num_train_epochs: float = 1.0
     per_device_train_batch_size: int = 1
     gradient_accumulation_steps: int = 32
+    # How rows form batches (transformers' train_sampling_strategy): "random" shuffles;
+    # "group_by_length" shuffles, then batches rows of similar length (less padding: the tiny
+    # world's SFT ran 2.6x faster); "sequential" keeps the sampled order.
+    batching: str = "random"
     adam_beta1: float = 0.9
     adam_beta2: float = 0.95
     weight_decay: float = 0.1
@@ -355,6 +362,7 @@ class TrainingConfig:
             "num_train_epochs",
             "per_device_train_batch_size",
             "gradient_accumulation_steps",
+            "batching",  # which rows share a batch (and so a loss average and a step)
             "adam_beta1",
             "adam_beta2",
             "weight_decay",
@@ -414,6 +422,12 @@ class TrainingConfig:
         )
         _require(
             self.num_train_epochs > 0, "training.num_train_epochs", self.num_train_epochs, "> 0"
+        )
+        _require(
+            self.batching in BATCHINGS,
+            "training.batching",
+            self.batching,
+            f"one of {BATCHINGS}",
         )
         _require(
             self.per_device_train_batch_size >= 1,

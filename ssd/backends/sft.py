@@ -120,6 +120,7 @@ def sft_config(training: Any, out_dir: Path, cpu: bool) -> Any:
         num_train_epochs=training.num_train_epochs,
         per_device_train_batch_size=training.per_device_train_batch_size,
         gradient_accumulation_steps=training.gradient_accumulation_steps,
+        train_sampling_strategy=training.batching,
         adam_beta1=training.adam_beta1,
         adam_beta2=training.adam_beta2,
         weight_decay=training.weight_decay,
