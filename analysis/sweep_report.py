@@ -95,6 +95,15 @@ def selection_bootstrap(
     )
 
 
+def fit_inputs(trials: list[SweepTrial], metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(T_eff, SSD ``metric``) of every evaluated point once, what the quadratic fit and the
+    bootstrap of the peak use (``load_trials`` already leaves out nested outer summaries)."""
+    points = [t for t in trials if not t.outer_summary]
+    x = np.array([t.results["t_eff"] for t in points])
+    y = np.array([t.results["ssd"][metric] for t in points])
+    return x, y
+
+
 def trial_rows(trials: list[SweepTrial], metric: str) -> list[dict[str, Any]]:
     """One row per trial: settings, ``metric`` of each policy (None if not evaluated), SSD - base.
 
@@ -276,8 +285,7 @@ def report(
         t.results for t in trials if t.results["base"]["eval_dir"] == base_dirs[cmp.base_index]
     )
 
-    x = np.array([t.results["t_eff"] for t in trials])
-    y = np.array([t.results["ssd"][metric] for t in trials])
+    x, y = fit_inputs(trials, metric)
     fit = fit_quadratic(x, y) if len(set(x.tolist())) >= 3 else None
     peak = bootstrap_peak(x, y, per_problem=ssd_m[: len(ssd_dirs)], n_boot=n_boot) if fit else None
     png = plot(trials, metric, fit, Path(sweep_dir) / PASS_VS_TEFF_FILE, trials[cmp.ssd_index])

@@ -178,12 +178,30 @@ def _read_problems(eval_dir: str, base: Path) -> pd.DataFrame | None:
     return pd.DataFrame.from_records(records)
 
 
+def outer_summary_rows(trials: pd.DataFrame) -> pd.Series:
+    """Rows of a trials table that are nested outer trials (user attr ``outer_summary``, or,
+    recorded before it, the ``nested.*`` metrics only an outer trial's results.json has)."""
+    marked = pd.Series(False, index=trials.index)
+    if "user_attrs_outer_summary" in trials:
+        marked |= trials["user_attrs_outer_summary"].astype(str).str.lower() == "true"
+    if "user_attrs_nested.n_evaluations" in trials:
+        marked |= trials["user_attrs_nested.n_evaluations"].notna()
+    return marked
+
+
 def _study_from_trials(name: str, trials: pd.DataFrame | None, folder: Path | None) -> Study:
     """Combine a trials table and/or the per-trial ``results.json`` files of a sweep folder."""
-    results = {t.number: t.results for t in load_sweep_trials(folder)} if folder else {}
+    loaded = load_sweep_trials(folder, outer_summaries=True) if folder else []
+    results = {t.number: t.results for t in loaded if not t.outer_summary}
+    # A nested outer trial repeats its best inner point (an inner trial of its own): one run
+    # per evaluated point, so it is left out whether read from its folder or from the table.
+    skip = {t.number for t in loaded if t.outer_summary}
     if trials is not None and "state" in trials:
         trials = trials[trials["state"].astype(str).str.upper().str.endswith("COMPLETE")]
+    if trials is not None:
+        trials = trials[~outer_summary_rows(trials)]
     numbers = [int(n) for n in trials["number"]] if trials is not None else sorted(results)
+    numbers = [n for n in numbers if n not in skip]
     rows, problems = [], {}
     for number in numbers:
         if number in results:

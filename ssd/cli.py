@@ -47,7 +47,7 @@ def _discard_run_dir(out_dir: Path, root: Path) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | Exception:
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
     with open_dict(cfg):
@@ -69,7 +69,15 @@ def main(cfg: DictConfig) -> float:
     from ssd.report import print_trial_summary
 
     link = study_link.from_hydra(hydra_cfg, cfg.trial.get("number", 0)) if multirun else None
-    results = run_tracked(run, out_dir, link=link)
+    try:
+        results = run_tracked(run, out_dir, link=link)
+    except Exception as e:
+        if link is not None and type(e).__name__ == "TrialPruned":
+            # A pruned trial is an outcome, not a failure: handed back rather than raised, so
+            # that Hydra does not print "Error executing job"; the sweeper records it PRUNED
+            # (ssd.fidelity wrote its results.json and the W&B run).
+            return e
+        raise
     print_trial_summary(results, out_dir)
     return float(results["objective"])
 

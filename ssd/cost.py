@@ -6,7 +6,11 @@ A study can only be made cheaper if every trial says what it actually computed, 
 that ran (a cache hit costs nothing) records here: sampled prompts and tokens, SFT steps and
 tokens, evaluated programs, wall seconds, and GPU-seconds when CUDA is in use. ``run_trial``
 puts the result under ``results.json["cost"]``; the sweeper sums the trials' costs
-(``total_cost``) and prints them at the end of a study. Test: ``pytest tests/test_sweep_cost.py``.
+(``total_cost``) and prints them at the end of a study. Not the same numbers as
+``results.json["compute"]`` (``ssd.rounds.compute_spent``): that block is what the trial's
+student needs by its recipe (every round and equal-compute extra) whether or not the cache
+served it, which ``analysis.beyond_report`` compares variants by; ``cost`` is what this run
+computed (a cache hit costs 0). Test: ``pytest tests/test_sweep_cost.py``.
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ class Reporter:
                 shutil.rmtree(old, ignore_errors=True)
         if self.trial.should_prune():
             self._write_pruned(step, value, checkpoint)
-            raise optuna.TrialPruned(f"pruned at SFT step {step}: {self.metric}={value:.4f}")
+            raise optuna.TrialPruned(f"at SFT step {step}: {self.metric}={value:.4f}")
 
     def _write_pruned(self, step: int, value: float, checkpoint: Path) -> None:
         train = cost.zero()

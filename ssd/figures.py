@@ -11,7 +11,7 @@ Tests: ``pytest tests/test_sweep_summary.py tests/test_sweep_report.py``.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from ssd.records import RESULTS_FILE  # noqa: E402
 
 PASS_VS_TEFF_FILE = "pass_vs_teff.png"
+# results.json key of a nested search's outer trial (ssd.nested): its results repeat its best
+# inner point, which is a trial (and a folder) of its own, so figures and fits leave it out.
+OUTER_SUMMARY = "outer_summary"
 # Up to this many (truncation, T_train) settings get one line each; more (a TPE sweep samples a
 # new T_train per trial) would be a legend of single points, so SSD becomes a scatter coloured
 # by T_train instead.
@@ -54,6 +57,11 @@ class SweepTrial:
     def sampling(self) -> dict[str, Any]:
         return self.results["config"]["sampling"]
 
+    @property
+    def outer_summary(self) -> bool:
+        """A nested outer trial's record (its best inner point again, plus the search)."""
+        return is_outer_summary(self.results)
+
     def truncation(self) -> str:
         """Training-time truncation as a short label: ``k20 p0.95``, ``p0.9`` or ``none``."""
         k, p = self.sampling["top_k"], self.sampling["top_p"]
@@ -66,21 +74,39 @@ class SweepTrial:
         return self.truncation(), self.results["t_train"]
 
 
-def load_sweep_trials(sweep_dir: Path, numbers: Collection[int] | None = None) -> list[SweepTrial]:
-    """The trials of a sweep folder that wrote ``<number>/results.json``, by number.
+def is_outer_summary(results: Mapping[str, Any]) -> bool:
+    """Whether a results.json is a nested outer trial's (marked, or older: has a ``nested``
+    block): every point it holds is also an inner trial's results.json."""
+    return bool(results.get(OUTER_SUMMARY)) or "nested" in results
+
+
+def load_sweep_trials(
+    sweep_dir: Path, numbers: Collection[int] | None = None, *, outer_summaries: bool = False
+) -> list[SweepTrial]:
+    """The trials of a sweep folder that wrote ``<number>/results.json``, by number: every
+    evaluated point once.
 
     Args:
         sweep_dir: the sweep folder (Hydra's sweep dir; trial folders are named by job number,
             which the ssd_optuna sweeper makes the trial number).
         numbers: keep only these trials (the callback passes the COMPLETE ones of trials.csv);
             None keeps every trial with results.
+        outer_summaries: also return nested outer trials (``is_outer_summary``), whose point is
+            an inner trial's too; left out by default so that no point is drawn or fitted twice.
     """
     trials = [
         SweepTrial(int(f.parent.name), json.loads(f.read_text()))
         for f in Path(sweep_dir).glob(f"*/{RESULTS_FILE}")
         if f.parent.name.isdigit() and (numbers is None or int(f.parent.name) in numbers)
     ]
+    if not outer_summaries:
+        trials = [t for t in trials if not t.outer_summary]
     return sorted(trials, key=lambda t: t.number)
+
+
+def plotted_trials(trials: Sequence[SweepTrial], metric: str = "pass@1") -> list[SweepTrial]:
+    """The trials ``plot_pass_vs_teff`` draws: those with ``ssd.<metric>``, no outer summary."""
+    return [t for t in trials if metric in t.results.get("ssd", {}) and not t.outer_summary]
 
 
 def _draw_lines(ax: Axes, trials: list[SweepTrial], metric: str) -> None:
@@ -151,8 +177,8 @@ def plot_pass_vs_teff(
     T_eval on the same axis: where SSD rises above it is what SSD adds over decode-only tuning.
 
     Args:
-        trials: the sweep's trials (``load_sweep_trials``); those without ``ssd.<metric>`` are
-            left out.
+        trials: the sweep's trials (``load_sweep_trials``); those without ``ssd.<metric>`` and
+            nested outer summaries are left out (``plotted_trials``).
         path: the PNG to write.
         metric: a metric every evaluation reports (``pass@1``, ``pass@5``).
         title: default ``<metric> vs effective temperature``.
@@ -162,7 +188,7 @@ def plot_pass_vs_teff(
     Returns:
         ``path``, or None when no trial has the metric (nothing to draw).
     """
-    trials = [t for t in trials if metric in t.results.get("ssd", {})]
+    trials = plotted_trials(trials, metric)
     if not trials:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.8))

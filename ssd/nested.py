@@ -38,6 +38,31 @@ OWN_KEYS = ("objective", "base_scan", "param")
 OBJECTIVES = ("best", "peak")
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# Types of the InnerSearchSpec fields as a command line gives them (its own checks do ranges).
+_EXPECTED: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "method": (lambda v: isinstance(v, str), "grid, bracket or optuna"),
+    "low": (_number, "a temperature > 0"),
+    "high": (_number, "a temperature > low"),
+    "budget": (_integer, "an integer >= 1 (evaluations per student)"),
+    "n_coarse": (_integer, "an integer >= 3"),
+    "grid": (
+        lambda v: isinstance(v, list | tuple) and all(_number(t) for t in v),
+        "a list of T_eval values, e.g. [0.6,1.0]",
+    ),
+    "resolution": (_number, "a step > 0"),
+    "fit_neighbours": (_integer, "an integer >= 1"),
+    "seed": (_integer, "an integer"),
+}
+
+
 def inner_spec(inner: Mapping[str, Any]) -> InnerSearchSpec:
     """The ``InnerSearchSpec`` of a ``hydra.sweeper.inner`` node; ValueError naming a bad key."""
     fields = {f.name for f in dataclasses.fields(InnerSearchSpec)}
@@ -46,17 +71,27 @@ def inner_spec(inner: Mapping[str, Any]) -> InnerSearchSpec:
         known = sorted(fields | set(OWN_KEYS))
         raise ValueError(f"hydra.sweeper.inner: unknown keys {unknown}; expected some of {known}")
     use = inner.get("objective", "best")
-    if use not in OBJECTIVES:
+    if not isinstance(use, str) or use not in OBJECTIVES:
         raise ValueError(f"hydra.sweeper.inner.objective: expected best or peak, got {use!r}")
     param = inner.get("param", "evaluation.temperature")
     if param != "evaluation.temperature":
         raise ValueError(
             f"hydra.sweeper.inner.param: only evaluation.temperature is searched, got {param!r}"
         )
+    base_scan = inner.get("base_scan", True)
+    if not isinstance(base_scan, bool):
+        raise ValueError(f"hydra.sweeper.inner.base_scan={base_scan!r}: expected true or false")
     kwargs = {k: v for k, v in inner.items() if k in fields and v is not None}
+    for key, value in kwargs.items():
+        expected = _EXPECTED.get(key)
+        if expected is not None and not expected[0](value):
+            raise ValueError(f"hydra.sweeper.inner.{key}={value!r}: expected {expected[1]}")
     if "grid" in kwargs:
         kwargs["grid"] = tuple(float(t) for t in kwargs["grid"])
-    return InnerSearchSpec(**kwargs)
+    try:
+        return InnerSearchSpec(**kwargs)
+    except ValueError as e:  # its messages name the field as inner_search.<key>
+        raise ValueError(str(e).replace("inner_search.", "hydra.sweeper.inner.", 1)) from None
 
 
 def point_dir(out_dir: Path, t_eval: float, kind: str = INNER_DIR) -> Path:
@@ -138,6 +173,8 @@ def run_nested(
         costs += [r["cost"] for r in base_by_t.values()]
     total = cost.total_cost(costs)
     results.update(
+        # The best point again (it is an inner trial of its own): figures and fits skip it.
+        outer_summary=True,
         nested=nested,
         cost={**total, "stages": {}},
         objective=float(result.objective(use)),

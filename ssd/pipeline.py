@@ -285,8 +285,7 @@ def run_tracked(
         except Exception as e:
             pruned = out_dir / RESULTS_FILE
             if type(e).__name__ == "TrialPruned" and pruned.is_file():  # ssd.fidelity wrote it
-                saved = json.loads(pruned.read_text())
-                tracking.log_metrics(wb, {k: saved[k] for k in ("pruned", "cost")})
+                tracking.log_pruned(wb, json.loads(pruned.read_text()))
             raise
         tracking.log_trial(wb, results)
     return results

@@ -29,6 +29,8 @@ TRIALS_FILE = "trials.csv"
 
 def _best(complete: pd.DataFrame, trials: list[SweepTrial], maximize: bool) -> SweepTrial | None:
     """The trial with the best objective value in trials.csv, if it has results to draw."""
+    # Among the drawn points: a nested outer trial repeats its best inner point's value.
+    complete = complete[complete["number"].astype(int).isin([t.number for t in trials])]
     if "value" not in complete or not complete["value"].notna().any():
         return None
     row = complete.loc[complete["value"].idxmax() if maximize else complete["value"].idxmin()]

@@ -98,6 +98,23 @@ def log_metrics(run: Any, metrics: Mapping[str, Any]) -> None:
     run.summary.update(flat)
 
 
+def log_pruned(run: Any, saved: Mapping[str, Any]) -> None:
+    """A pruned trial (``saved``: the results.json ``ssd.fidelity`` wrote): its cost and where it
+    stopped as metrics, and in the summary state PRUNED with pruned_step and pruned_checkpoint
+    (the names trials.csv uses), so that W&B filters it like the study does."""
+    if run is None:
+        return
+    pruned = saved["pruned"]
+    log_metrics(run, {"pruned": pruned, "cost": saved.get("cost", {})})
+    run.summary.update(
+        {
+            "state": "PRUNED",
+            "pruned_step": int(pruned["step"]),
+            "pruned_checkpoint": str(pruned["checkpoint"]),
+        }
+    )
+
+
 def log_table(run: Any, key: str, dataframe: Any) -> None:
     """Log a pandas DataFrame as a W&B table."""
     if run is None:

@@ -17,8 +17,11 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
+from analysis.sweep_report import fit_inputs, load_trials
+from analysis.teff_map import load_sweep_dir
 from hydra_plugins.ssd_optuna_sweeper._nested import OuterSampler, OuterStudy, is_inner
 from hydra_plugins.ssd_optuna_sweeper._trials import Ledger
+from ssd.figures import load_sweep_trials, plotted_trials
 
 FAST = [
     "model=toy",
@@ -91,6 +94,28 @@ def test_nested_sweep_trains_once_per_outer_trial_and_records_every_point(
     assert "spent: 2 samplings" in proc.stdout
     csv = (sweep / "trials.csv").read_text()
     assert "user_attrs_inner" in csv and "user_attrs_cost.sft_steps" in csv
+
+    # Every evaluated point once in the figure, the report's fit and the T_eff map: an outer
+    # trial's results.json (its best inner point again) is kept, marked, and left out.
+    points = {(0.8, 0.6), (0.8, 1.0), (1.4, 0.6), (1.4, 1.0)}
+    for o in outer:
+        assert o.user_attrs["outer_summary"] is True
+        assert json.loads((sweep / str(o.number) / "results.json").read_text())["outer_summary"]
+    drawn = plotted_trials(load_sweep_trials(sweep, outer_summaries=True), "pass@1")
+    keys = [
+        (t.results["t_train"], t.results["t_eval"], policy)
+        for t in drawn
+        for policy in ("ssd", "ideal")
+        if "pass@1" in t.results.get(policy, {})
+    ]
+    assert len(keys) == len(set(keys)) == 8 and {k[:2] for k in keys} == points
+    assert len(load_sweep_trials(sweep, outer_summaries=True)) == 6  # the records are kept
+    x, y = fit_inputs(load_trials(sweep), "pass@1")
+    assert sorted(x.tolist()) == pytest.approx(sorted(a * b for a, b in points))
+    assert len(y) == 4
+    runs = load_sweep_dir(sweep).runs
+    assert sorted(zip(runs["t_train"], runs["t_eval"], strict=True)) == sorted(points)
+    assert (sweep / "pass_vs_teff.png").is_file()
 
     # Resume: the study holds its 2 outer trials; inner points take no budget: nothing runs.
     again = ssd_multirun(tmp_path)

@@ -15,12 +15,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from hydra_plugins.ssd_optuna_sweeper._trials import Ledger
+from ssd.config import RunConfig
+from ssd.pipeline import run_tracked
+from ssd.study_link import StudyLink
+from ssd.tracking import read_offline_run
 
 # T_train far from the toy's sweet spot (0.3, 2.5) gives students that are bad from step 5 on.
 GRID = "hydra.sweeper.params={sampling.temperature: 'choice(1.0, 0.9, 1.1, 0.3, 2.5)'}"
@@ -72,7 +77,7 @@ def sft_steps(study: optuna.Study) -> int:
 def test_median_pruner_saves_sft_steps_for_the_same_best_value(tmp_path: Path) -> None:
     grid = ["hydra/sweeper/sampler=grid", GRID]
     run(tmp_path, "plain", *grid, f"paths.cache_dir={tmp_path / 'cache_a'}")
-    run(
+    proc = run(
         tmp_path, "pruned", *grid, f"paths.cache_dir={tmp_path / 'cache_b'}",
         "hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_startup_trials=3",
     )  # fmt: skip
@@ -85,9 +90,20 @@ def test_median_pruner_saves_sft_steps_for_the_same_best_value(tmp_path: Path) -
     for t in stopped:
         assert t.user_attrs["pruned_step"] < 20 and t.intermediate_values
         assert Path(t.user_attrs["pruned_checkpoint"], "student_logprobs.pt").is_file()
+        # A normal outcome: one line with the trial, the step it reached and its value.
+        step = t.user_attrs["pruned_step"]
+        line = f"Trial {t.number} pruned at SFT step {step}: success_probability="
+        assert proc.stdout.count(line) == 1, proc.stdout[-3000:]
+        assert f"{t.intermediate_values[step]:.4f}" in proc.stdout.split(line)[1].split()[0]
+    # ... not a failed job: no "Error executing job", no traceback.
+    assert "Error executing job" not in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
     rows = list(csv.DictReader((tmp_path / "sweeps" / "pruned" / "trials.csv").open()))
     assert {r["state"] for r in rows} == {"COMPLETE", "PRUNED"}
-    assert all(r["user_attrs_pruned_step"] for r in rows if r["state"] == "PRUNED")
+    pruned_rows = [r for r in rows if r["state"] == "PRUNED"]
+    assert all(
+        r["user_attrs_pruned_step"] and r["user_attrs_pruned_checkpoint"] for r in pruned_rows
+    )
     # Completed trials reported too (the pruner compares against them), and the pruner never
     # changed their student: same values as without a pruner.
     done = {t.params["sampling.temperature"]: t.value for t in plain.get_trials()}
@@ -184,3 +200,39 @@ def test_tiny_world_nested_study_with_pruner_reports_sft_checkpoints(tmp_path: P
     done = [t for t in outer if t.state == TrialState.COMPLETE]
     assert len(inner) == 2 * len(done)
     assert sum(int(t.user_attrs.get("cost.sft_steps", 0)) for t in outer) <= 8
+
+
+@pytest.mark.integration
+def test_pruned_trial_is_recorded_pruned_in_its_wandb_run(
+    compose_cfg: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job side of a pruned trial on a real study: its W&B run says PRUNED, where it stopped
+    and which checkpoint it kept (a ThresholdPruner stops any student below pass 1.0)."""
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    journal = tmp_path / "optuna.journal"
+    backend = optuna.storages.journal.JournalFileBackend(str(journal))
+    study = optuna.create_study(
+        study_name="wb", storage=optuna.storages.JournalStorage(backend), direction="maximize"
+    )
+    study.ask()  # trial 0, RUNNING, as the sweeper leaves it for its job
+    cfg = compose_cfg(
+        ["model=toy", "sampling.n=1000", "training.sgd.steps=20", "evaluation.num_problems=20",
+         "evaluation.n=5", "tracking=wandb", f"tracking.dir={tmp_path}/wb"]
+    )  # fmt: skip
+    link = StudyLink(
+        study_name="wb",
+        storage=str(journal),
+        trial_number=0,
+        pruner={"_target_": "optuna.pruners.ThresholdPruner", "lower": 1.0},
+        fidelity={"every_steps": 5, "num_problems": 20},
+    )
+    with pytest.raises(optuna.TrialPruned, match="at SFT step 5: success_probability="):
+        run_tracked(RunConfig.from_dictconfig(cfg), tmp_path / "run", link=link)
+    (folder,) = sorted((tmp_path / "wb").glob("wandb/offline-run-*"))
+    wb = read_offline_run(folder)
+    assert wb.finished
+    trial = study.get_trials()[0]
+    assert wb.summary["state"] == "PRUNED"
+    assert wb.summary["pruned_step"] == trial.user_attrs["pruned_step"] == 5
+    assert wb.summary["pruned_checkpoint"] == trial.user_attrs["pruned_checkpoint"]
+    assert wb.summary["cost.sft_steps"] == 5

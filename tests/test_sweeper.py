@@ -415,9 +415,15 @@ def test_enqueued_points_run_first(hydra_sweep_runner: Any, tmp_path: Path) -> N
 
 @pytest.mark.integration
 @pytest.mark.usefixtures("hydra_restore_singletons")
-def test_enqueue_with_unknown_key_fails_early(hydra_sweep_runner: Any, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"\['z'\] not in \['x', 'y'\]"):
+def test_enqueue_with_unknown_key_fails_early(
+    hydra_sweep_runner: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
         _run(hydra_sweep_runner, tmp_path, "hydra.sweeper.enqueue=[{z:1}]")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "ssd: invalid config: hydra.sweeper.enqueue: ['z'] not in ['x', 'y']" in err
+    assert not (tmp_path / "optuna.journal").exists()  # checked before the study exists
 
 
 @pytest.mark.integration

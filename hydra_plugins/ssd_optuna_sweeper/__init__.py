@@ -6,6 +6,7 @@ module at start-up, so it holds only the config schema and a thin class; the wor
 optuna import) lives in `_impl.py`. Tests: `pytest tests/test_sweeper*.py`; docs: docs/sweeps.md.
 """
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,10 +127,11 @@ class WilcoxonPrunerConf:
 class FidelityConf:
     # How a trial reports intermediate values to its pruner (ssd/fidelity.py): pass@1 of the
     # student every `every_steps` SFT steps, on the first `num_problems` problems (-1: all), at
-    # T_eval `t_eval` (null: the trial's evaluation.temperature).
-    every_steps: int = 100
-    num_problems: int = 50
-    t_eval: float | None = None
+    # T_eval `t_eval` (null: the trial's evaluation.temperature). Untyped (Any) so that the
+    # sweeper's own check (_checks.py) reports a bad value in one line, not Hydra's merge error.
+    every_steps: Any = 100
+    num_problems: Any = 50
+    t_eval: Any = None
 
 
 @dataclass
@@ -138,9 +140,10 @@ class ScreenConf:
     # training=ideal (sweeps/teff_screen.yaml: no sampling, no training); its `top` best outer
     # trials are enqueued as this study's first trials. `storage`: null = the journal of the
     # sibling sweep folder <sweep dir>/../<study>/optuna.journal.
-    study: str | None = None
+    # Untyped, like FidelityConf: _checks.check_screen reports a bad value in one line.
+    study: Any = None
     storage: Any = None
-    top: int = 3
+    top: Any = 3
 
 
 # ---------------------------------------------------------------- the sweeper
@@ -182,9 +185,21 @@ class SsdOptunaSweeper(Sweeper):
     """Hydra entry point; delegates to `_impl.OptunaSweeperImpl` so optuna loads only when used."""
 
     def __init__(self, **kwargs: Any) -> None:
+        # A bad hydra.sweeper.* setting: one line and exit 2 before any study or job exists
+        # (not Hydra's instantiate traceback).
+        from ._checks import SweepConfigError, exit_bad_config
         from ._impl import OptunaSweeperImpl
 
-        self.sweeper = OptunaSweeperImpl(**kwargs)
+        try:
+            known = inspect.signature(OptunaSweeperImpl).parameters
+            unknown = sorted(set(kwargs) - set(known))
+            if unknown:
+                raise SweepConfigError(
+                    f"hydra.sweeper: unknown keys {unknown}; expected some of {sorted(known)}"
+                )
+            self.sweeper = OptunaSweeperImpl(**kwargs)
+        except SweepConfigError as e:
+            exit_bad_config(e)
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -192,7 +207,12 @@ class SsdOptunaSweeper(Sweeper):
         self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
-        return self.sweeper.sweep(arguments)
+        from ._checks import SweepConfigError, exit_bad_config
+
+        try:
+            return self.sweeper.sweep(arguments)
+        except SweepConfigError as e:  # raised only before the study is opened
+            exit_bad_config(e)
 
 
 def register_configs() -> None:

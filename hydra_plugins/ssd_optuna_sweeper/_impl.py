@@ -39,6 +39,7 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from ._checks import SweepConfigError, check_fidelity, check_inner, check_pruner, check_screen
 from ._cost import print_plan, study_plan
 from ._grid import OrderedGridSampler
 from ._nested import INNER_PARAM, OuterSampler, is_inner, record_inner
@@ -93,15 +94,19 @@ class OptunaSweeperImpl(Sweeper):
         directions = list(direction) if isinstance(direction, ListConfig | list) else [direction]
         bad = [d for d in directions if str(d).lower() not in ("minimize", "maximize")]
         if not directions or bad:
-            raise ValueError(f"hydra.sweeper.direction: {direction} (use minimize or maximize)")
+            raise SweepConfigError(
+                f"hydra.sweeper.direction={direction}: expected minimize or maximize (or a list)"
+            )
         for key, value, low in (("n_trials", n_trials, 1), ("n_jobs", n_jobs, 1)):
             if value < low:
-                raise ValueError(f"hydra.sweeper.{key}={value}: must be >= {low}")
+                raise SweepConfigError(f"hydra.sweeper.{key}={value}: expected an integer >= {low}")
         if not 0.0 <= max_failure_rate <= 1.0:
-            raise ValueError(f"hydra.sweeper.max_failure_rate={max_failure_rate}: not in [0, 1]")
+            raise SweepConfigError(
+                f"hydra.sweeper.max_failure_rate={max_failure_rate}: expected a fraction in [0, 1]"
+            )
         if not 0 < heartbeat_interval < grace_period:
-            raise ValueError(
-                f"hydra.sweeper.heartbeat_interval={heartbeat_interval} must be > 0 and below "
+            raise SweepConfigError(
+                f"hydra.sweeper.heartbeat_interval={heartbeat_interval}: expected > 0 and below "
                 f"grace_period={grace_period}"
             )
         self.sampler_cfg = sampler
@@ -115,26 +120,31 @@ class OptunaSweeperImpl(Sweeper):
         self.params: dict[str, Any] = {
             k: v for k, v in ({} if params is None else _container(params)).items() if v is not None
         }
-        self.custom_search_space = get_method(custom_search_space) if custom_search_space else None
+        try:
+            self.custom_search_space = (
+                get_method(custom_search_space) if custom_search_space else None
+            )
+        except Exception as e:  # Hydra's "could not locate" error
+            raise SweepConfigError(
+                f"hydra.sweeper.custom_search_space={custom_search_space!r}: expected the dotted "
+                f"path of a function fn(cfg, trial) ({e})"
+            ) from None
         self.enqueue: list[dict[str, Any]] = list(_container(enqueue))
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
         self.engine_kwargs: dict[str, Any] = (
             {} if engine_kwargs is None else _container(engine_kwargs)
         )
-        self.inner: dict[str, Any] | None = _container(inner) if inner else None
-        if self.inner is not None:
-            from ssd.nested import inner_spec
-
-            inner_spec(self.inner)  # a bad inner node fails here, before any job
-            if len(directions) != 1:
-                raise ValueError("hydra.sweeper.inner: a nested search needs one direction")
+        # Every node a job or a later step reads is checked here, before any study or job.
+        self.inner: dict[str, Any] | None = check_inner(_container(inner)) if inner else None
+        if self.inner is not None and len(directions) != 1:
+            raise SweepConfigError("hydra.sweeper.inner: a nested search needs one direction")
+        if pruner is not None:
+            check_pruner(pruner)
         self.pruner_cfg = pruner
-        self.fidelity: dict[str, Any] = _container(fidelity) if fidelity else {}
+        self.fidelity: dict[str, Any] = check_fidelity(_container(fidelity) or {})
         self.dry_run = dry_run
-        self.screen: dict[str, Any] = _container(screen) if screen else {}
-        if self.screen.get("study") and int(self.screen.get("top", 3)) < 1:
-            raise ValueError(f"hydra.sweeper.screen.top={self.screen.get('top')}: must be >= 1")
+        self.screen: dict[str, Any] = check_screen(_container(screen) or {})
         self.space: dict[str, SearchParam] = {}
         self.grid: OrderedGridSampler | None = None  # the grid sampler, when it is the sampler
 
@@ -151,17 +161,28 @@ class OptunaSweeperImpl(Sweeper):
     # ------------------------------------------------------------ main loop
     def sweep(self, arguments: list[str]) -> list[Sequence[JobReturn]]:
         assert self.hydra_context is not None and self.launcher is not None, "setup() first"
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        lines = [f"{k}={param_text(v)}" for k, v in self.params.items()] + list(arguments)
-        overrides = parse_overrides(lines, parser)
-        space = {o.get_key_element(): search_param(o) for o in overrides if o.is_sweep_override()}
-        if self.inner is not None and INNER_PARAM in {p.name for p in space.values()}:
-            raise ValueError(
-                f"hydra.sweeper.inner searches {INNER_PARAM} inside each trial: remove it from "
-                "hydra.sweeper.params"
-            )
-        self.space = space
-        sampler, n_trials = self._sampler(list(space.values()))
+        # Everything a bad setting can fail is checked before the sweep folder and the study
+        # exist: a later run must not find a started study that never ran.
+        try:
+            parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+            lines = [f"{k}={param_text(v)}" for k, v in self.params.items()] + list(arguments)
+            overrides = parse_overrides(lines, parser)
+            space = {
+                o.get_key_element(): search_param(o) for o in overrides if o.is_sweep_override()
+            }
+            if self.inner is not None and INNER_PARAM in {p.name for p in space.values()}:
+                raise SweepConfigError(
+                    f"hydra.sweeper.inner searches {INNER_PARAM} inside each trial: remove it "
+                    "from hydra.sweeper.params"
+                )
+            self.space = space
+            sampler, n_trials = self._sampler(list(space.values()))
+            self._check_enqueue(space)
+            screened = self._screened(space, n_trials)
+        except SweepConfigError:
+            raise
+        except ValueError as e:  # the search space's grammar, the grid sampler's needs
+            raise SweepConfigError(f"hydra.sweeper.params: {e}") from None
         if self.dry_run:
             assert self.config is not None
             print_plan(study_plan(self.config, space, sampler, n_trials, self.inner))
@@ -179,8 +200,8 @@ class OptunaSweeperImpl(Sweeper):
             n_trials,
             self.n_jobs,
         )
-        self._enqueue_screened(study, space, n_trials)
-        self._enqueue(study, space, n_trials)
+        self._enqueue_screened(study, screened)
+        self._enqueue(study, n_trials)
 
         returns: list[Sequence[JobReturn]] = []
         with Heartbeat(self.heartbeat_interval) as heartbeat:
@@ -273,30 +294,47 @@ class OptunaSweeperImpl(Sweeper):
         self.study_id = self.storage.get_study_id_from_name(name)
         return study
 
-    def _enqueue(self, study: optuna.Study, space: dict[str, SearchParam], n_trials: int) -> None:
+    def _check_enqueue(self, space: dict[str, SearchParam]) -> None:
         names = {p.name for p in space.values()}
         for point in self.enqueue:
             unknown = set(point) - names
             if unknown:
-                raise ValueError(f"hydra.sweeper.enqueue: {sorted(unknown)} not in {sorted(names)}")
+                raise SweepConfigError(
+                    f"hydra.sweeper.enqueue: {sorted(unknown)} not in {sorted(names)}"
+                )
+
+    def _enqueue(self, study: optuna.Study, n_trials: int) -> None:
         if Ledger.of(study, n_trials).free == 0:
             return  # a finished (or fully claimed) study gets no new points
         for point in self.enqueue:
             study.enqueue_trial(dict(point), skip_if_exists=True)
 
-    def _enqueue_screened(
-        self, study: optuna.Study, space: dict[str, SearchParam], n_trials: int
-    ) -> None:
-        """Start around the screened peak: enqueue the best outer trials of the screen study."""
+    def _screened(
+        self, space: dict[str, SearchParam], n_trials: int
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """The screen study's best outer trials as (params, user attrs), best first.
+
+        Read before this study is opened, so that a missing or empty screen study fails as a
+        config error with nothing left behind (it must exist on a rerun too).
+        """
         name = self.screen.get("study")
-        if not name or study.get_trials(deepcopy=False):
-            return  # no screening, or a study already under way (resume): nothing to add
+        if not name:
+            return []
         cfg = self.screen.get("storage") or str(
             self.sweep_dir.resolve().parent / name / "optuna.journal"
         )
         if isinstance(cfg, str) and "://" not in cfg and not Path(cfg).is_file():
-            raise ValueError(f"hydra.sweeper.screen.study={name}: no study journal at {cfg}")
-        screened = optuna.load_study(study_name=name, storage=open_storage(cfg))
+            raise SweepConfigError(
+                f"hydra.sweeper.screen.study={name}: expected a finished screening study, but "
+                f"there is no journal at {cfg} (run ssd -m +sweep=teff_screen first, or set "
+                "hydra.sweeper.screen.storage)"
+            )
+        try:
+            screened = optuna.load_study(study_name=name, storage=open_storage(cfg))
+        except Exception as e:  # no such study in that storage, or no storage at all
+            raise SweepConfigError(
+                f"hydra.sweeper.screen.study={name}: cannot load it from {cfg}: {e}"
+            ) from None
         names = {p.name for p in space.values()}
         sign = 1.0 if screened.direction == optuna.study.StudyDirection.MAXIMIZE else -1.0
         done = [
@@ -305,13 +343,33 @@ class OptunaSweeperImpl(Sweeper):
             if not is_inner(t) and names <= set(t.params)
         ]
         if not done:
-            raise ValueError(f"hydra.sweeper.screen.study={name}: no complete trial with {names}")
+            raise SweepConfigError(
+                f"hydra.sweeper.screen.study={name}: expected complete trials with parameters "
+                f"{sorted(names)}, found none"
+            )
         done.sort(key=lambda t: -sign * float(t.value))  # type: ignore[arg-type]
-        for t in done[: min(int(self.screen.get("top", 3)), n_trials)]:
-            params = {k: v for k, v in t.params.items() if k in names}
-            attrs = {"screened_from": name, "screened_value": t.value}
+        return [
+            (
+                {k: v for k, v in t.params.items() if k in names},
+                {"screened_from": name, "screened_value": t.value},
+            )
+            for t in done[: min(int(self.screen.get("top", 3)), n_trials)]
+        ]
+
+    def _enqueue_screened(
+        self, study: optuna.Study, screened: list[tuple[dict[str, Any], dict[str, Any]]]
+    ) -> None:
+        """Start around the screened peak: enqueue the best outer trials of the screen study."""
+        if not screened or study.get_trials(deepcopy=False):
+            return  # no screening, or a study already under way (resume): nothing to add
+        for params, attrs in screened:
             study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=True)
-            log.info("Screened point enqueued: %s (%s %.4f)", params, name, t.value)
+            log.info(
+                "Screened point enqueued: %s (%s %.4f)",
+                params,
+                attrs["screened_from"],
+                attrs["screened_value"],
+            )
 
     # ------------------------------------------------------------ trials
     def _ask(
@@ -443,9 +501,13 @@ class OptunaSweeperImpl(Sweeper):
         for key, value in attrs.items():
             self.storage.set_trial_user_attr(trial_id, key, value)
         try:
-            values = as_values(result(), len(self.directions))
+            outcome = result()
+            if isinstance(outcome, optuna.TrialPruned):  # returned, so Hydra saw no failure
+                raise outcome
+            values = as_values(outcome, len(self.directions))
         except optuna.TrialPruned as e:  # the job stopped itself (see ssd.fidelity)
-            log.info("Trial %d pruned: %s", number, e)
+            # A normal outcome: one line (the job's step and value), no traceback.
+            log.info("Trial %d pruned %s", number, str(e) or "by its job")
             study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
             return
         except Exception as e:  # the job raised, or returned something that is not a score

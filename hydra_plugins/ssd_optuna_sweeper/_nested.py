@@ -163,6 +163,8 @@ def record_inner(
     t_evals = [float(p["t_eval"]) for p in nested["points"]]
     dists = {**distributions, INNER_PARAM: inner_distribution(inner, t_evals)}
     storage, study_id = study._storage, study._study_id
+    # trials.csv marks the outer trial: its metrics are its best inner point's again.
+    storage.set_trial_user_attr(outer._trial_id, "outer_summary", True)
     added = 0
     for point in nested["points"]:
         t_eval = float(point["t_eval"])
