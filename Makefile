@@ -20,11 +20,15 @@ help:  ## list the targets
 LOCK := requirements.lock.txt
 TORCH := torch==2.13.0+cpu
 
+# pip byte-compiles on one core; compileall -j 0 does the same files on all of them (setup 115 s
+# -> 71 s on 2 cores). compileall exits 1 when some shipped file does not compile (pip ignores
+# those too), so its status is not checked; pip check is.
 $(BIN)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r $(LOCK)
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-compile -r $(LOCK)
+	$(BIN)/pip install --quiet --no-compile --no-deps -e .
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	$(BIN)/pip check
 	touch $@
 
