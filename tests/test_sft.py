@@ -96,6 +96,50 @@ def test_trainer_batches_are_prompt_sample_eos(tmp_path: Path, tiny_dir: str) ->
     assert seen == len(samples)
 
 
+def varied_samples(count: int) -> list[Sample]:
+    """Completions of 1..60 tokens in a shuffled order, as raw samples come."""
+    lengths = torch.randperm(count, generator=torch.Generator().manual_seed(0)) % 60 + 1
+    return [
+        Sample(
+            prompt_id=f"v{i}",
+            sample_index=0,
+            prompt_text="",
+            prompt_token_ids=[1, 5],
+            completion="",
+            token_ids=[40] * int(n),
+            finish_reason="stop",
+            decoding=[{"temperature": 1.0, "top_k": 0, "top_p": 1.0}],
+        )
+        for i, n in enumerate(lengths)
+    ]
+
+
+@pytest.mark.integration
+def test_group_by_length_batching_pads_less_and_still_sees_every_row(
+    tmp_path: Path, tiny_dir: str
+) -> None:
+    """training.batching reaches the trainer: grouped batches hold rows of similar length."""
+    samples = varied_samples(240)
+    padded = {}
+    for batching in ("random", "group_by_length"):
+        training = smoke_training(per_device_train_batch_size=8, batching=batching)
+        trainer = make_trainer(model_cfg(tiny_dir), samples, training, tmp_path / batching)
+        rows, cells = 0, 0
+        for batch in trainer.get_train_dataloader():
+            rows += int(batch["input_ids"].shape[0])
+            cells += batch["attention_mask"].numel() - int(batch["attention_mask"].sum())
+        assert rows == len(samples)  # one pass over every row either way
+        padded[batching] = cells
+    assert padded["group_by_length"] < padded["random"] / 3, padded
+
+
+def test_unknown_batching_is_refused() -> None:
+    from ssd.config import ConfigError
+
+    with pytest.raises(ConfigError, match="training.batching"):
+        smoke_training(batching="by_size")
+
+
 @pytest.mark.integration
 def test_two_steps_change_params_and_save_loadable(
     tmp_path: Path, tiny_dir: str, capfd: pytest.CaptureFixture[str]
