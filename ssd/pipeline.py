@@ -243,6 +243,15 @@ def run_trial(
     return results
 
 
+def _lift_pruned(error: Exception, folder: Path, job_dir: Path) -> None:
+    """A nested trial pruned while training for its first inner point: that point's pruned
+    record (step, value, what it spent) becomes the job's results.json, the file the sweeper
+    reads for the trial's cost and W&B for its state; else the study's totals miss its spend."""
+    record = folder / RESULTS_FILE
+    if type(error).__name__ == "TrialPruned" and record.is_file() and folder != job_dir:
+        write_json_atomic(job_dir / RESULTS_FILE, json.loads(record.read_text()))
+
+
 def run_tracked(
     run: RunConfig, out_dir: Path, backend: Backend | None = None, link: StudyLink | None = None
 ) -> dict[str, Any]:
@@ -274,7 +283,11 @@ def run_tracked(
                 )
 
                 def point(cfg: RunConfig, folder: Path) -> dict[str, Any]:
-                    res = run_trial(cfg, folder, backend, link)
+                    try:
+                        res = run_trial(cfg, folder, backend, link)
+                    except Exception as e:
+                        _lift_pruned(e, folder, out_dir)
+                        raise
                     inner = {k: res[k] for k in ("t_eval", "objective")}
                     tracking.log_metrics(wb, {"inner": inner})
                     return res

@@ -19,6 +19,7 @@ from typing import Any
 
 import optuna
 import pytest
+import yaml
 from optuna.trial import TrialState
 
 from hydra_plugins.ssd_optuna_sweeper._trials import Ledger
@@ -110,6 +111,30 @@ def test_median_pruner_saves_sft_steps_for_the_same_best_value(tmp_path: Path) -
     for t in pruned.get_trials(states=(TrialState.COMPLETE,)):
         assert len(t.intermediate_values) == 3  # steps 5, 10, 15
         assert t.value == pytest.approx(done[t.params["sampling.temperature"]])
+
+
+@pytest.mark.integration
+def test_pruned_nested_trial_records_what_it_spent(tmp_path: Path) -> None:
+    """A nested trial pruned during its first inner point's SFT: its sampling, the SFT steps it
+    reached and its intermediate evaluations count in trials.csv and in the study's totals."""
+    nested = [o for o in FAST if o != "hydra.sweeper.inner=null"]
+    nested += ["hydra.sweeper.inner.method=grid", "+hydra.sweeper.inner.grid=[0.9,1.1]"]
+    nested += ["hydra.sweeper.inner.base_scan=false"]
+    cmd = sweep_cmd("nested", "hydra/sweeper/sampler=grid", GRID, "hydra/sweeper/pruner=median")
+    cmd = [c for c in cmd if c not in FAST] + nested
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env_for(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = load(tmp_path, "nested")
+    stopped = [t for t in study.get_trials() if t.state == TrialState.PRUNED]
+    assert stopped, proc.stdout[-2000:]
+    for t in stopped:
+        assert t.user_attrs["cost.sft_steps"] == t.user_attrs["pruned_step"] > 0
+        assert t.user_attrs["cost.samplings"] == 1
+        assert t.user_attrs["cost.evaluations"] == len(t.intermediate_values)
+    outer = [t for t in study.get_trials() if not t.user_attrs.get("inner")]
+    summary = yaml.safe_load((tmp_path / "sweeps" / "nested" / "optimization_results.yaml").open())
+    assert summary["cost"]["sft_steps"] == sum(t.user_attrs["cost.sft_steps"] for t in outer)
+    assert summary["cost"]["sft_steps"] < 5 * 20  # fewer than five full students
 
 
 def _done(study: optuna.Study, n_trials: int) -> int:
