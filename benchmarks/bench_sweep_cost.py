@@ -486,7 +486,7 @@ class Sizes:
     grid_t_eval: int = 13
     outer_trials: int = 8
     inner_budget: int = 8
-    outer_startup: int = 2  # the outer TPE's n_startup_trials (hydra.sweeper.sampler key)
+    outer_startup: int = 2  # the outer TPE's n_startup_trials (sampler tpe_outer; tpe: 10)
     inner_method: str = "bracket"  # hydra.sweeper.inner.method
     fit_neighbours: int = 1  # hydra.sweeper.inner.fit_neighbours (and the fitted rule's)
     incumbent: str = "fitted"  # the rule the table reports first; nested's outer objective
@@ -894,8 +894,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--outer-startup",
         type=int,
         default=2,
-        help="random trials before the outer TPE models T_train (hydra.sweeper.sampler."
-        "n_startup_trials; the sampler's default is 10)",
+        help="random trials before the outer TPE models T_train (2: the sweeper's sampler "
+        "tpe_outer, which sweeps/teff uses; tpe: 10)",
     )
     parser.add_argument(
         "--inner-method", default="bracket", help="hydra.sweeper.inner.method: bracket or grid"
