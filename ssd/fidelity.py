@@ -86,6 +86,7 @@ class Reporter:
         self.costs: list[dict[str, float]] = []
         self.reports: list[dict[str, Any]] = []
         self.started = time.time()
+        self.sft_tokens = 0  # tokens trained on so far, as the trainer counted them
 
     def due(self, step: int, max_steps: int) -> bool:
         return step % self.every == 0 and step < max_steps
@@ -93,11 +94,13 @@ class Reporter:
     def checkpoint_dir(self, step: int) -> Path:
         return self.work / f"step-{step}"
 
-    def report(self, step: int, checkpoint: Path) -> None:
-        """Score the student saved in `checkpoint` at SFT step `step`; raise TrialPruned if the
-        pruner says so (after writing what the trial spent)."""
+    def report(self, step: int, checkpoint: Path, tokens: int = 0) -> None:
+        """Score the student saved in `checkpoint` at SFT step `step` (after `tokens` trained
+        tokens); raise TrialPruned if the pruner says so (after writing what the trial spent)."""
         import optuna
         import torch
+
+        self.sft_tokens = int(tokens)
 
         from ssd.evaluation.stage import evaluate
 
@@ -137,7 +140,8 @@ class Reporter:
 
     def _write_pruned(self, step: int, value: float, checkpoint: Path) -> None:
         train = cost.zero()
-        train.update(trainings=1, sft_steps=step, wall_s=round(time.time() - self.started, 3))
+        train.update(trainings=1, sft_steps=step, sft_tokens=self.sft_tokens)
+        train.update(wall_s=round(time.time() - self.started, 3))
         spent = cost.total_cost([*self.prior_costs, train, *self.costs])
         self.trial.set_user_attr("pruned_step", step)
         self.trial.set_user_attr("pruned_checkpoint", str(checkpoint))
@@ -203,7 +207,7 @@ def hf_callback() -> Any:
             tokenizer = kw.get("processing_class") or kw.get("tokenizer")
             if tokenizer is not None:
                 tokenizer.save_pretrained(folder)
-            reporter.report(step, folder)
+            reporter.report(step, folder, int(state.num_input_tokens_seen))
 
     return _Fidelity()
 

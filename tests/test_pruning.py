@@ -9,6 +9,7 @@ workers on one storage: every study ends with exactly n_trials trials.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -135,6 +136,37 @@ def test_pruned_nested_trial_records_what_it_spent(tmp_path: Path) -> None:
     summary = yaml.safe_load((tmp_path / "sweeps" / "nested" / "optimization_results.yaml").open())
     assert summary["cost"]["sft_steps"] == sum(t.user_attrs["cost.sft_steps"] for t in outer)
     assert summary["cost"]["sft_steps"] < 5 * 20  # fewer than five full students
+
+
+@pytest.mark.integration
+def test_pruned_sft_trial_records_its_steps_and_tokens(compose_cfg: Any, tmp_path: Path) -> None:
+    """The TRL path of a pruned trial: its results.json counts the SFT steps it reached and the
+    tokens the trainer saw by then (a ThresholdPruner stops any student below pass 1.0)."""
+    journal = tmp_path / "optuna.journal"
+    backend = optuna.storages.journal.JournalFileBackend(str(journal))
+    study = optuna.create_study(
+        study_name="sft", storage=optuna.storages.JournalStorage(backend), direction="maximize"
+    )
+    study.ask()
+    cfg = compose_cfg(
+        ["model=tiny-random", "tracking=none", f"paths.cache_dir={tmp_path}/cache",
+         "training.max_steps=4", "training.per_device_train_batch_size=2",
+         "evaluation.num_problems=2", "evaluation.n=1", "evaluation.k=[1]"]
+    )  # fmt: skip
+    link = StudyLink(
+        study_name="sft",
+        storage=str(journal),
+        trial_number=0,
+        pruner={"_target_": "optuna.pruners.ThresholdPruner", "lower": 1.0},
+        fidelity={"every_steps": 2, "num_problems": 2},
+    )
+    with pytest.raises(optuna.TrialPruned, match="at SFT step 2: pass@1="):
+        run_tracked(RunConfig.from_dictconfig(cfg), tmp_path / "run", link=link)
+    spent = json.loads((tmp_path / "run" / "results.json").read_text())["cost"]
+    assert spent["sft_steps"] == 2 and spent["trainings"] == 1 and spent["samplings"] == 1
+    # Two batches of two rows, each row a prompt plus its sample: more than 4 tokens (0 before
+    # the trainer's count reached the pruned record).
+    assert spent["sft_tokens"] > 4
 
 
 def _done(study: optuna.Study, n_trials: int) -> int:

@@ -131,6 +131,8 @@ def sft_config(training: Any, out_dir: Path, cpu: bool) -> Any:
         save_only_model=True,  # intermediate checkpoints are for evaluation, not for resuming
         seed=training.seed,
         packing=False,
+        # Real tokens trained on so far (state.num_input_tokens_seen): what a pruned trial spent.
+        include_num_input_tokens_seen="non_padding",
         report_to="none",  # ssd.tracking logs the returned metrics
         disable_tqdm=False,  # a step bar (see _StepBar), also in logs of non-interactive jobs
     )
