@@ -138,30 +138,39 @@ def test_pruned_nested_trial_records_what_it_spent(tmp_path: Path) -> None:
     assert summary["cost"]["sft_steps"] < 5 * 20  # fewer than five full students
 
 
+def pruned_run(
+    tmp_path: Path, cfg: Any, name: str, every_steps: int, num_problems: int, match: str
+) -> optuna.Study:
+    """Run one trial of a real journal study whose ThresholdPruner stops any student below
+    pass 1.0 at its first report; the trial is RUNNING, as the sweeper leaves it for its job."""
+    journal = tmp_path / "optuna.journal"
+    backend = optuna.storages.journal.JournalFileBackend(str(journal))
+    study = optuna.create_study(
+        study_name=name, storage=optuna.storages.JournalStorage(backend), direction="maximize"
+    )
+    study.ask()
+    link = StudyLink(
+        study_name=name,
+        storage=str(journal),
+        trial_number=0,
+        pruner={"_target_": "optuna.pruners.ThresholdPruner", "lower": 1.0},
+        fidelity={"every_steps": every_steps, "num_problems": num_problems},
+    )
+    with pytest.raises(optuna.TrialPruned, match=match):
+        run_tracked(RunConfig.from_dictconfig(cfg), tmp_path / "run", link=link)
+    return study
+
+
 @pytest.mark.integration
 def test_pruned_sft_trial_records_its_steps_and_tokens(compose_cfg: Any, tmp_path: Path) -> None:
     """The TRL path of a pruned trial: its results.json counts the SFT steps it reached and the
     tokens the trainer saw by then (a ThresholdPruner stops any student below pass 1.0)."""
-    journal = tmp_path / "optuna.journal"
-    backend = optuna.storages.journal.JournalFileBackend(str(journal))
-    study = optuna.create_study(
-        study_name="sft", storage=optuna.storages.JournalStorage(backend), direction="maximize"
-    )
-    study.ask()
     cfg = compose_cfg(
         ["model=tiny-random", "tracking=none", f"paths.cache_dir={tmp_path}/cache",
          "training.max_steps=4", "training.per_device_train_batch_size=2",
          "evaluation.num_problems=2", "evaluation.n=1", "evaluation.k=[1]"]
     )  # fmt: skip
-    link = StudyLink(
-        study_name="sft",
-        storage=str(journal),
-        trial_number=0,
-        pruner={"_target_": "optuna.pruners.ThresholdPruner", "lower": 1.0},
-        fidelity={"every_steps": 2, "num_problems": 2},
-    )
-    with pytest.raises(optuna.TrialPruned, match="at SFT step 2: pass@1="):
-        run_tracked(RunConfig.from_dictconfig(cfg), tmp_path / "run", link=link)
+    pruned_run(tmp_path, cfg, "sft", 2, 2, "at SFT step 2: pass@1=")
     spent = json.loads((tmp_path / "run" / "results.json").read_text())["cost"]
     assert spent["sft_steps"] == 2 and spent["trainings"] == 1 and spent["samplings"] == 1
     # Two batches of two rows, each row a prompt plus its sample: more than 4 tokens (0 before
@@ -266,25 +275,11 @@ def test_pruned_trial_is_recorded_pruned_in_its_wandb_run(
     """The job side of a pruned trial on a real study: its W&B run says PRUNED, where it stopped
     and which checkpoint it kept (a ThresholdPruner stops any student below pass 1.0)."""
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    journal = tmp_path / "optuna.journal"
-    backend = optuna.storages.journal.JournalFileBackend(str(journal))
-    study = optuna.create_study(
-        study_name="wb", storage=optuna.storages.JournalStorage(backend), direction="maximize"
-    )
-    study.ask()  # trial 0, RUNNING, as the sweeper leaves it for its job
     cfg = compose_cfg(
         ["model=toy", "sampling.n=1000", "training.sgd.steps=20", "evaluation.num_problems=20",
          "evaluation.n=5", "tracking=wandb", f"tracking.dir={tmp_path}/wb"]
     )  # fmt: skip
-    link = StudyLink(
-        study_name="wb",
-        storage=str(journal),
-        trial_number=0,
-        pruner={"_target_": "optuna.pruners.ThresholdPruner", "lower": 1.0},
-        fidelity={"every_steps": 5, "num_problems": 20},
-    )
-    with pytest.raises(optuna.TrialPruned, match="at SFT step 5: success_probability="):
-        run_tracked(RunConfig.from_dictconfig(cfg), tmp_path / "run", link=link)
+    study = pruned_run(tmp_path, cfg, "wb", 5, 20, "at SFT step 5: success_probability=")
     (folder,) = sorted((tmp_path / "wb").glob("wandb/offline-run-*"))
     wb = read_offline_run(folder)
     assert wb.finished
