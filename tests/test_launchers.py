@@ -20,6 +20,7 @@ from typing import Any
 import optuna
 import pandas as pd
 import pytest
+from fixtures.studies import load_sweep_study
 from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf
 
@@ -133,10 +134,7 @@ def _check_complete_sweep(sweep_dir: Path, n_trials: int) -> pd.DataFrame:
     results = OmegaConf.load(sweep_dir / "optimization_results.yaml")
     assert (results.n_trials, results.n_complete, results.n_failed) == (n_trials, n_trials, 0)
     assert results.best_value == pytest.approx(trials["value"].max())
-    backend = optuna.storages.journal.JournalFileBackend(str(sweep_dir / "optuna.journal"))
-    study = optuna.load_study(
-        study_name="teff_2d_toy", storage=optuna.storages.JournalStorage(backend)
-    )
+    study = load_sweep_study(sweep_dir, "teff_2d_toy")
     assert sorted(t.number for t in study.trials) == list(range(n_trials))
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     # The sweep file's enqueued paper settings ran first.

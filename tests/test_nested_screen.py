@@ -9,6 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from fixtures.studies import load_sweep_study
 
 from hydra_plugins.ssd_optuna_sweeper._nested import is_inner
 
@@ -35,10 +36,7 @@ def ssd(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def study(tmp_path: Path, name: str) -> optuna.Study:
-    backend = optuna.storages.journal.JournalFileBackend(
-        str(tmp_path / "sweeps" / name / "optuna.journal")
-    )
-    return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(backend))
+    return load_sweep_study(tmp_path / "sweeps" / name, name)
 
 
 @pytest.mark.slow  # two sweeps: ~17 s of CPU, minutes on loaded cores

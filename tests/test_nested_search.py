@@ -14,6 +14,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from fixtures.studies import load_sweep_study
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
@@ -45,10 +46,7 @@ def ssd_multirun(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess
 
 
 def read_study(sweep: Path) -> optuna.Study:
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(sweep / "optuna.journal"))
-    )
-    return optuna.load_study(study_name="teff_toy", storage=storage)
+    return load_sweep_study(sweep, "teff_toy")
 
 
 @pytest.mark.integration

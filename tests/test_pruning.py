@@ -21,6 +21,7 @@ from typing import Any
 import optuna
 import pytest
 import yaml
+from fixtures.studies import load_sweep_study
 from optuna.trial import TrialState
 
 from hydra_plugins.ssd_optuna_sweeper._trials import Ledger
@@ -66,9 +67,7 @@ def run(tmp_path: Path, name: str, *overrides: str) -> subprocess.CompletedProce
 
 
 def load(tmp_path: Path, name: str) -> optuna.Study:
-    journal = tmp_path / "sweeps" / name / "optuna.journal"
-    backend = optuna.storages.journal.JournalFileBackend(str(journal))
-    return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(backend))
+    return load_sweep_study(tmp_path / "sweeps" / name, name)
 
 
 def sft_steps(study: optuna.Study) -> int:

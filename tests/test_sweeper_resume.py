@@ -14,6 +14,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from fixtures.studies import load_sweep_study
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
@@ -36,8 +37,7 @@ def _command(sweep_dir: Path, *overrides: str) -> list[str]:
 
 
 def _journal_study(sweep_dir: Path) -> optuna.Study:
-    backend = optuna.storages.journal.JournalFileBackend(str(sweep_dir / "optuna.journal"))
-    return optuna.load_study(study_name="sphere", storage=optuna.storages.JournalStorage(backend))
+    return load_sweep_study(sweep_dir, "sphere")
 
 
 def _wait_for(path: Path, timeout: float = 60) -> None:
