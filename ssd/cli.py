@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 import hydra
@@ -19,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from ssd import study_link
-from ssd.config import ConfigError
+from ssd.config import ConfigError, exit_invalid
 from ssd.preflight import validate
 
 log = logging.getLogger(__name__)
@@ -62,8 +61,7 @@ def main(cfg: DictConfig) -> float | Exception:
         if multirun:  # the sweeper records the trial as failed with this message
             raise
         _discard_run_dir(out_dir, Path(str(cfg.paths.output_dir)).absolute())
-        sys.stderr.write(f"ssd: invalid config: {err}\n")
-        raise SystemExit(2) from None
+        exit_invalid(err)
     # Imported here: torch and the backends load only once the config is known to be good.
     from ssd.pipeline import run_tracked
     from ssd.report import print_trial_summary

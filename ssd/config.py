@@ -10,8 +10,9 @@ Tests: ``pytest tests/test_configs.py tests/test_preflight.py tests/test_cache_f
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -41,6 +42,13 @@ PRESET_RECOMMENDATIONS = {
 
 class ConfigError(ValueError):
     """A setting outside its allowed range; the message names the key."""
+
+
+def exit_invalid(err: Exception) -> NoReturn:
+    """How a bad setting ends the `ssd` command, in the CLI's checks and the sweeper's alike:
+    one line on stderr and exit status 2 (SystemExit passes through Hydra's instantiate)."""
+    sys.stderr.write(f"ssd: invalid config: {err}\n")
+    raise SystemExit(2) from None
 
 
 def _require(ok: bool, key: str, value: Any, allowed: str) -> None:

@@ -196,7 +196,9 @@ class SsdOptunaSweeper(Sweeper):
     def __init__(self, **kwargs: Any) -> None:
         # A bad hydra.sweeper.* setting: one line and exit 2 before any study or job exists
         # (not Hydra's instantiate traceback).
-        from ._checks import SweepConfigError, exit_bad_config
+        from ssd.config import exit_invalid
+
+        from ._checks import SweepConfigError
         from ._impl import OptunaSweeperImpl
 
         try:
@@ -208,7 +210,7 @@ class SsdOptunaSweeper(Sweeper):
                 )
             self.sweeper = OptunaSweeperImpl(**kwargs)
         except SweepConfigError as e:
-            exit_bad_config(e)
+            exit_invalid(e)
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -216,12 +218,14 @@ class SsdOptunaSweeper(Sweeper):
         self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
-        from ._checks import SweepConfigError, exit_bad_config
+        from ssd.config import exit_invalid
+
+        from ._checks import SweepConfigError
 
         try:
             return self.sweeper.sweep(arguments)
         except SweepConfigError as e:  # raised only before the study is opened
-            exit_bad_config(e)
+            exit_invalid(e)
 
 
 def register_configs() -> None:

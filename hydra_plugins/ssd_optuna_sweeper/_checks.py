@@ -5,15 +5,14 @@ exit 2, nothing left behind). The sweeper's nodes (`inner`, `fidelity`, `screen`
 are read by code that runs later, some of it only inside the jobs: without these checks a typo
 fails through Hydra's instantiate with a traceback, or after the study's journal exists (a
 later run then resumes it as a started study), or in every trial. `SweepConfigError` carries
-the one-line message; `exit_bad_config` prints it and exits 2, as the `ssd` CLI does.
+the one-line message; `ssd.config.exit_invalid` prints it and exits 2, as for the CLI's checks.
 Test: ``pytest tests/test_sweep_config_errors.py``.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import Any
 
 FIDELITY_KEYS = ("every_steps", "num_problems", "t_eval")
 SCREEN_KEYS = ("study", "storage", "top")
@@ -21,12 +20,6 @@ SCREEN_KEYS = ("study", "storage", "top")
 
 class SweepConfigError(ValueError):
     """A bad `hydra.sweeper.*` key or value; the message names the key and what it expects."""
-
-
-def exit_bad_config(err: Exception) -> NoReturn:
-    """One line on stderr and exit status 2 (SystemExit passes through Hydra's instantiate)."""
-    sys.stderr.write(f"ssd: invalid config: {err}\n")
-    raise SystemExit(2) from None
 
 
 def _is_int(value: Any) -> bool:
