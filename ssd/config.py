@@ -44,6 +44,16 @@ class ConfigError(ValueError):
     """A setting outside its allowed range; the message names the key."""
 
 
+def is_integer(value: Any) -> bool:
+    """An int as a config value: YAML and the command line give true/false as bools, not 1/0."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """An int or a float as a config value (a bool is neither)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def exit_invalid(err: Exception) -> NoReturn:
     """How a bad setting ends the `ssd` command, in the CLI's checks and the sweeper's alike:
     one line on stderr and exit status 2 (SystemExit passes through Hydra's instantiate)."""

@@ -25,7 +25,7 @@ from typing import Any
 
 from ssd import cost
 from ssd.artifacts import write_json_atomic
-from ssd.config import RunConfig
+from ssd.config import RunConfig, is_integer, is_number
 from ssd.inner_search import InnerSearchResult, InnerSearchSpec, search_t_eval
 from ssd.records import RESULTS_FILE
 
@@ -38,28 +38,20 @@ OWN_KEYS = ("objective", "base_scan", "param")
 OBJECTIVES = ("best", "peak")
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 # Types of the InnerSearchSpec fields as a command line gives them (its own checks do ranges).
 _EXPECTED: dict[str, tuple[Callable[[Any], bool], str]] = {
     "method": (lambda v: isinstance(v, str), "grid, bracket or optuna"),
-    "low": (_number, "a temperature > 0"),
-    "high": (_number, "a temperature > low"),
-    "budget": (_integer, "an integer >= 1 (evaluations per student)"),
-    "n_coarse": (_integer, "an integer >= 3"),
+    "low": (is_number, "a temperature > 0"),
+    "high": (is_number, "a temperature > low"),
+    "budget": (is_integer, "an integer >= 1 (evaluations per student)"),
+    "n_coarse": (is_integer, "an integer >= 3"),
     "grid": (
-        lambda v: isinstance(v, list | tuple) and all(_number(t) for t in v),
+        lambda v: isinstance(v, list | tuple) and all(is_number(t) for t in v),
         "a list of T_eval values, e.g. [0.6,1.0]",
     ),
-    "resolution": (_number, "a step > 0"),
-    "fit_neighbours": (_integer, "an integer >= 1"),
-    "seed": (_integer, "an integer"),
+    "resolution": (is_number, "a step > 0"),
+    "fit_neighbours": (is_integer, "an integer >= 1"),
+    "seed": (is_integer, "an integer"),
 }
 
 

@@ -22,7 +22,7 @@ from ssd import cost, fidelity, prompt_source, tracking
 from ssd.artifacts import Artifact, Cache, cache_key, write_json_atomic
 from ssd.backends import load_backend
 from ssd.backends.base import Backend, Policy
-from ssd.config import RunConfig, cache_payload
+from ssd.config import RunConfig, cache_payload, is_number
 from ssd.decoding import Decoding
 from ssd.environment import environment
 from ssd.evaluation.stage import evaluate
@@ -132,10 +132,7 @@ def _delta(ssd: dict[str, Any], base: dict[str, Any]) -> dict[str, float]:
     return {
         k: float(ssd[k]) - float(base[k])
         for k, v in ssd.items()
-        if k in base
-        and isinstance(v, int | float)
-        and not isinstance(v, bool)
-        and k != "num_problems"
+        if k in base and is_number(v) and k != "num_problems"
     }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ssd.config import is_number
 from ssd.cost import format_cost
 
 POLICIES = ("base", "ssd", "ideal")
@@ -22,11 +23,7 @@ def _fmt(value: Any) -> str:
 def trial_table(results: dict[str, Any]) -> Table:
     """Metrics of base, SSD (and ideal) side by side, with the SSD - base difference."""
     present = [p for p in POLICIES if p in results]
-    metrics = [
-        k
-        for k, v in results["ssd"].items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and k != "num_problems"
-    ]
+    metrics = [k for k, v in results["ssd"].items() if is_number(v) and k != "num_problems"]
     title = (
         f"T_train={results['t_train']:g}  T_eval={results['t_eval']:g}"
         f"  T_eff={results['t_eff']:.3g}"

@@ -14,20 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ssd.config import is_integer, is_number
+
 FIDELITY_KEYS = ("every_steps", "num_problems", "t_eval")
 SCREEN_KEYS = ("study", "storage", "top")
 
 
 class SweepConfigError(ValueError):
     """A bad `hydra.sweeper.*` key or value; the message names the key and what it expects."""
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _mapping(node: Any, key: str) -> Mapping[str, Any]:
@@ -47,18 +41,18 @@ def check_fidelity(node: Any) -> dict[str, Any]:
     fidelity = dict(_mapping(node, "hydra.sweeper.fidelity"))
     _known(fidelity, "hydra.sweeper.fidelity", FIDELITY_KEYS)
     every = fidelity.get("every_steps", 100)
-    if not _is_int(every) or every < 1:
+    if not is_integer(every) or every < 1:
         raise SweepConfigError(
             f"hydra.sweeper.fidelity.every_steps={every!r}: expected an integer >= 1 (SFT steps)"
         )
     problems = fidelity.get("num_problems", 50)
-    if not _is_int(problems) or (problems < 1 and problems != -1):
+    if not is_integer(problems) or (problems < 1 and problems != -1):
         raise SweepConfigError(
             f"hydra.sweeper.fidelity.num_problems={problems!r}: expected an integer >= 1, "
             "or -1 for all problems"
         )
     t_eval = fidelity.get("t_eval")
-    if t_eval is not None and (not _is_number(t_eval) or not t_eval > 0):
+    if t_eval is not None and (not is_number(t_eval) or not t_eval > 0):
         raise SweepConfigError(
             f"hydra.sweeper.fidelity.t_eval={t_eval!r}: expected a temperature > 0, or null "
             "for the trial's evaluation.temperature"
@@ -79,7 +73,7 @@ def check_screen(node: Any) -> dict[str, Any]:
             "study (e.g. teff_screen_toy), or null"
         )
     top = screen.get("top", 3)
-    if not _is_int(top) or top < 1:
+    if not is_integer(top) or top < 1:
         raise SweepConfigError(
             f"hydra.sweeper.screen.top={top!r}: expected an integer >= 1 (points to run first)"
         )

@@ -18,6 +18,8 @@ import optuna
 from omegaconf import ListConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
+from ssd.config import is_number
+
 from ._cost import format_cost, study_cost
 from ._grid import is_void
 from ._nested import is_inner
@@ -59,7 +61,7 @@ def read_metrics(path: Path) -> dict[str, float]:
                 continue
             if isinstance(value, dict):
                 walk(f"{prefix}{key}.", value)
-            elif isinstance(value, int | float) and not isinstance(value, bool):
+            elif is_number(value):
                 flat[f"{prefix}{key}"] = value
 
     walk("", json.loads(path.read_text()))
