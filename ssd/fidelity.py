@@ -86,7 +86,6 @@ class Reporter:
         self.costs: list[dict[str, float]] = []
         self.reports: list[dict[str, Any]] = []
         self.started = time.time()
-        self.sft_tokens = 0  # tokens trained on so far, as the trainer counted them
 
     def due(self, step: int, max_steps: int) -> bool:
         return step % self.every == 0 and step < max_steps
@@ -99,8 +98,6 @@ class Reporter:
         tokens); raise TrialPruned if the pruner says so (after writing what the trial spent)."""
         import optuna
         import torch
-
-        self.sft_tokens = int(tokens)
 
         from ssd.evaluation.stage import evaluate
 
@@ -135,12 +132,12 @@ class Reporter:
             if old != checkpoint:
                 shutil.rmtree(old, ignore_errors=True)
         if self.trial.should_prune():
-            self._write_pruned(step, value, checkpoint)
+            self._write_pruned(step, tokens, value, checkpoint)
             raise optuna.TrialPruned(f"at SFT step {step}: {self.metric}={value:.4f}")
 
-    def _write_pruned(self, step: int, value: float, checkpoint: Path) -> None:
+    def _write_pruned(self, step: int, tokens: int, value: float, checkpoint: Path) -> None:
         train = cost.zero()
-        train.update(trainings=1, sft_steps=step, sft_tokens=self.sft_tokens)
+        train.update(trainings=1, sft_steps=step, sft_tokens=int(tokens))
         train.update(wall_s=round(time.time() - self.started, 3))
         spent = cost.total_cost([*self.prior_costs, train, *self.costs])
         self.trial.set_user_attr("pruned_step", step)
