@@ -48,22 +48,24 @@ def smoke_training(**overrides: object) -> TrainingConfig:
     return TrainingConfig(**values)
 
 
+def raw_sample(prompt_id: str, prompt: list[int], completion: list[int]) -> Sample:
+    """A sampled completion as the SFT stage receives it (token ids only)."""
+    return Sample(
+        prompt_id=prompt_id,
+        sample_index=0,
+        prompt_text="",
+        prompt_token_ids=prompt,
+        completion="",
+        token_ids=completion,
+        finish_reason="stop",
+        decoding=[{"temperature": 1.0, "top_k": 0, "top_p": 1.0}],
+    )
+
+
 def make_samples() -> list[Sample]:
     # Different prompt and completion lengths so that padding is exercised.
     specs = [([1, 5, 6, 7], [40, 41, 42]), ([1, 8], [50, 51, 52, 53, 54]), ([1, 9, 9], [60])]
-    return [
-        Sample(
-            prompt_id=f"p{i}",
-            sample_index=0,
-            prompt_text="",
-            prompt_token_ids=prompt,
-            completion="",
-            token_ids=completion,
-            finish_reason="stop",
-            decoding=[{"temperature": 1.0, "top_k": 0, "top_p": 1.0}],
-        )
-        for i, (prompt, completion) in enumerate(specs)
-    ]
+    return [raw_sample(f"p{i}", prompt, completion) for i, (prompt, completion) in enumerate(specs)]
 
 
 def test_build_example_masks_prompt_and_appends_eos() -> None:
@@ -99,19 +101,7 @@ def test_trainer_batches_are_prompt_sample_eos(tmp_path: Path, tiny_dir: str) ->
 def varied_samples(count: int) -> list[Sample]:
     """Completions of 1..60 tokens in a shuffled order, as raw samples come."""
     lengths = torch.randperm(count, generator=torch.Generator().manual_seed(0)) % 60 + 1
-    return [
-        Sample(
-            prompt_id=f"v{i}",
-            sample_index=0,
-            prompt_text="",
-            prompt_token_ids=[1, 5],
-            completion="",
-            token_ids=[40] * int(n),
-            finish_reason="stop",
-            decoding=[{"temperature": 1.0, "top_k": 0, "top_p": 1.0}],
-        )
-        for i, n in enumerate(lengths)
-    ]
+    return [raw_sample(f"v{i}", [1, 5], [40] * int(n)) for i, n in enumerate(lengths)]
 
 
 @pytest.mark.integration
