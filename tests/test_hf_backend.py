@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import torch
+from fixtures.draws import assert_draws_follow
 from transformers import AutoModelForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
 from ssd.backends.base import Policy
@@ -114,12 +115,7 @@ def test_sampled_frequencies_match_reference(name, logits, chain, expected) -> N
         pad_id=0,
         generator=gen,
     )
-    assert all(reason == "length" and len(ids) == steps for ids, reason in results)
-    draws = torch.tensor([t for ids, _ in results for t in ids])
-    freq = torch.bincount(draws, minlength=VOCAB).double() / draws.numel()
-    sigma = (reference * (1 - reference) / draws.numel()).sqrt()
-    assert torch.all((freq - reference).abs() <= 4 * sigma + 1e-9), (name, freq, reference)
-    assert torch.all(freq[reference == 0] == 0), "a token outside the retained set was drawn"
+    assert_draws_follow(results, reference, steps, name)
 
 
 def test_stop_token_ends_row_and_is_not_stored() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fixtures.draws import assert_draws_follow
 from test_hf_backend import CASES, STOP, VOCAB, crafted_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -72,12 +73,7 @@ def test_sampled_frequencies_match_reference(name, logits, chain, expected):
         max_tokens=steps,
         stop_ids=[STOP] if reference[STOP] == 0 else [],
     )
-    assert all(reason == "length" and len(ids) == steps for ids, reason in results)
-    draws = torch.tensor([t for ids, _ in results for t in ids])
-    freq = torch.bincount(draws, minlength=VOCAB).double() / draws.numel()
-    sigma = (reference * (1 - reference) / draws.numel()).sqrt()
-    assert torch.all((freq - reference).abs() <= 4 * sigma + 1e-9), (name, freq, reference)
-    assert torch.all(freq[reference == 0] == 0), "a token outside the retained set was drawn"
+    assert_draws_follow(results, reference, steps, name)
 
 
 def test_stop_token_ends_row_and_is_not_stored():
