@@ -352,6 +352,11 @@ class TrainingConfig:
     weight_decay: float = 0.1
     max_length: int = 65536
     save_steps: int = 250
+    # A killed SFT run resumes from its newest complete checkpoint in the stage's .partial folder
+    # (checkpoints then hold optimizer, scheduler and RNG state until the run finishes; a pruned
+    # trial's checkpoint is resumed by the next run of the same student). false: model-only
+    # checkpoints, a killed run starts over.
+    resume: bool = True
     logging_steps: int = 10
     seed: int = 0
     bf16: bool = False
@@ -401,6 +406,7 @@ class TrainingConfig:
         ignores=(
             "logging_steps",  # how often the loss is printed
             "save_steps",  # intermediate checkpoints; the stage's model is the final one
+            "resume",  # a resumed run continues the same optimisation (tests/test_sft.py)
             "torch_threads",  # CPU threads: speed only
             "gradient_checkpointing",  # recomputes activations instead of storing them
             "rounds",  # enters through the chain: round r's samples key holds round r-1's student

@@ -73,7 +73,8 @@ def stage_cost(
         cost["sampled_tokens"] = int(extra.get("tokens", 0))
     elif stage == "train":
         cost["trainings"] = 1
-        steps = int(summary.get("steps", 0))
+        # A resumed run computed only the steps after its checkpoint (ssd.backends.sft.run_sft).
+        steps = int(summary.get("steps", 0)) - int(summary.get("resumed_from_step", 0))
         cost["sft_steps"] = steps
         if "tokens_per_second" in summary and "train_runtime" in summary:
             tokens = float(summary["tokens_per_second"]) * float(summary["train_runtime"])

@@ -8,7 +8,9 @@ trial's T_eval), reports the objective's metric to the trial in the study
 (`trial.report(value, step)`) and asks `trial.should_prune()`; a pruned trial raises
 `optuna.TrialPruned`, writes a results.json saying where it stopped and what it spent, and
 keeps its last checkpoint in the training stage's work folder
-(`<cache>/train/<key>.partial/fidelity/step-<K>`). The pruner is rebuilt in every job from the
+(`<cache>/train/<key>.partial/checkpoints/checkpoint-<K>` for SFT, with optimizer state under
+`training.resume`, so the next run of the same student resumes there instead of at step 0;
+`.../fidelity/step-<K>` for the toy). The pruner is rebuilt in every job from the
 sweep's config (Optuna does not store it), wrapped like the sweeper's so that nested inner
 points are not compared against. Random state is saved and restored around each evaluation,
 so a student that is never pruned is the very student trained without a pruner (same cache
@@ -195,15 +197,22 @@ def hf_callback() -> Any:
     from transformers import TrainerCallback
 
     class _Fidelity(TrainerCallback):  # type: ignore[misc]
+        """Asks the trainer for a checkpoint at every due step and scores it once it is written.
+
+        The trainer's own checkpoint (``checkpoints/checkpoint-<step>``) is what gets scored: with
+        ``training.resume`` it holds the optimizer state too, so a pruned trial's checkpoint is
+        where the next run of the same student resumes (ssd.backends.sft.resume_point).
+        """
+
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if reporter.due(int(state.global_step), int(state.max_steps)):
+                control.should_save = True
+
+        def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             step = int(state.global_step)
             if not reporter.due(step, int(state.max_steps)):
                 return
-            folder = reporter.checkpoint_dir(step)
-            kw["model"].save_pretrained(folder)
-            tokenizer = kw.get("processing_class") or kw.get("tokenizer")
-            if tokenizer is not None:
-                tokenizer.save_pretrained(folder)
+            folder = Path(args.output_dir) / f"checkpoint-{step}"
             reporter.report(step, folder, int(state.num_input_tokens_seen))
 
     return _Fidelity()

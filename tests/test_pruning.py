@@ -175,6 +175,15 @@ def test_pruned_sft_trial_records_its_steps_and_tokens(compose_cfg: Any, tmp_pat
     # Two batches of two rows, each row a prompt plus its sample: more than 4 tokens (0 before
     # the trainer's count reached the pruned record).
     assert spent["sft_tokens"] > 4
+    # The pruned checkpoint is the trainer's, with its optimizer state: the next run of the same
+    # student (here: the same config without a pruner) resumes there and trains 2 steps, not 4.
+    from ssd.backends.sft import resumable
+
+    pruned = json.loads((tmp_path / "run" / "results.json").read_text())["pruned"]
+    assert resumable(Path(pruned["checkpoint"]))
+    again = run_tracked(RunConfig.from_dictconfig(cfg), tmp_path / "again")
+    assert again["cost"]["sft_steps"] == 2 and again["cost"]["trainings"] == 1
+    assert again["cost"]["samplings"] == 0  # the pruned trial's samples are cached
 
 
 def _done(study: optuna.Study, n_trials: int) -> int:

@@ -206,9 +206,93 @@ def test_two_ranks_gather_and_save_one_checkpoint_in_the_base_dtype(tmp_path: Pa
     weights once, in the base model's dtype, with a config that says so."""
     base = build_tiny_model(tmp_path / "bf16", dtype=torch.bfloat16)
     out = tmp_path / "acc2"
-    training = smoke_training(launcher="accelerate", num_processes=2)
+    # save_steps 1: checkpoints with optimizer state written by two ranks, stripped by rank 0.
+    training = smoke_training(launcher="accelerate", num_processes=2, save_steps=1)
     metrics = train_sft(model_cfg(str(base)), make_samples(), training, out)
     assert metrics["steps"] == 2 and math.isfinite(metrics["train_loss"])
+    from ssd.backends.sft import CHECKPOINTS_DIR, resumable
+
+    kept = sorted((out / CHECKPOINTS_DIR).glob("checkpoint-*"))
+    assert [p.name for p in kept] == ["checkpoint-1", "checkpoint-2"]
+    assert not any(resumable(p) for p in kept)
     trained = AutoModelForCausalLM.from_pretrained(out)
     assert next(trained.parameters()).dtype == torch.bfloat16
     assert json.loads((out / "config.json").read_text()).get("dtype") == "bfloat16"
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return dict(AutoModelForCausalLM.from_pretrained(folder).state_dict())
+
+
+KILL_AT_STEP_4 = """
+import os, signal, sys
+from pathlib import Path
+from transformers import TrainerCallback
+sys.path.insert(0, {tests!r})
+from test_sft import make_samples, model_cfg, smoke_training
+from ssd.backends.sft import make_trainer
+
+class Kill(TrainerCallback):
+    def on_save(self, args, state, control, **kw):
+        if state.global_step == 4:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+training = smoke_training(**{kw!r})
+trainer = make_trainer(model_cfg({model!r}), make_samples(), training, Path({out!r}))
+trainer.add_callback(Kill())
+trainer.train()
+"""
+
+
+@pytest.mark.integration
+def test_sigkilled_training_resumes_from_its_newest_checkpoint(
+    tmp_path: Path, tiny_dir: str
+) -> None:
+    """SIGKILL after step 4's checkpoint, rerun: the run continues at step 4 and its student is
+    the uninterrupted run's; only the newest checkpoint ever holds optimizer state, and none once
+    the run has finished (the kept checkpoints are model-only, for evaluation)."""
+    import subprocess
+    import sys
+
+    from ssd.backends.sft import CHECKPOINTS_DIR, resumable
+
+    kw = dict(max_steps=6, save_steps=2, learning_rate=1e-3, warmup_steps=1, seed=3)
+    whole = run_sft(model_cfg(tiny_dir), make_samples(), smoke_training(**kw), tmp_path / "whole")
+    assert whole["resumed_from_step"] == 0 and whole["steps"] == 6
+
+    out = tmp_path / "killed"
+    code = KILL_AT_STEP_4.format(
+        tests=str(Path(__file__).parent), model=tiny_dir, kw=kw, out=str(out)
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    checkpoints = out / CHECKPOINTS_DIR
+    assert resumable(checkpoints / "checkpoint-4")
+    assert (checkpoints / "checkpoint-2").is_dir() and not resumable(checkpoints / "checkpoint-2")
+
+    resumed = run_sft(model_cfg(tiny_dir), make_samples(), smoke_training(**kw), out)
+    assert resumed["resumed_from_step"] == 4 and resumed["steps"] == 6
+    a, b = _weights(tmp_path / "whole"), _weights(out)
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-6, msg=name)
+    kept = sorted(checkpoints.glob("checkpoint-*"))
+    assert [p.name for p in kept] == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
+    assert not any(resumable(p) for p in kept)
+    # The students moved away from the base model, so the equality above is not trivial.
+    base = _weights(Path(tiny_dir))
+    assert not all(torch.equal(a[n], base[n]) for n in a)
+
+
+@pytest.mark.integration
+def test_resume_off_starts_over_and_keeps_model_only_checkpoints(
+    tmp_path: Path, tiny_dir: str
+) -> None:
+    from ssd.backends.sft import CHECKPOINTS_DIR, resumable
+
+    out = tmp_path / "run"
+    training = smoke_training(max_steps=2, save_steps=1, resume=False)
+    run_sft(model_cfg(tiny_dir), make_samples(), training, out)
+    assert not any(resumable(p) for p in (out / CHECKPOINTS_DIR).glob("checkpoint-*"))
+    again = run_sft(model_cfg(tiny_dir), make_samples(), training, out)
+    assert again["resumed_from_step"] == 0

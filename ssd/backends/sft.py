@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -106,7 +107,7 @@ def sft_config(training: Any, out_dir: Path, cpu: bool) -> Any:
         else None
     )
     return SFTConfig(
-        output_dir=str(out_dir / "checkpoints"),
+        output_dir=str(out_dir / CHECKPOINTS_DIR),
         use_cpu=cpu,
         bf16=training.bf16 and not cpu,
         gradient_checkpointing=checkpointing,
@@ -128,7 +129,10 @@ def sft_config(training: Any, out_dir: Path, cpu: bool) -> Any:
         logging_steps=training.logging_steps,
         save_strategy="steps" if training.save_steps > 0 else "no",
         save_steps=max(training.save_steps, 1),
-        save_only_model=True,  # intermediate checkpoints are for evaluation, not for resuming
+        # With training.resume a checkpoint also holds optimizer, scheduler and RNG state, so a
+        # killed run continues where it stopped (ssd.backends.sft.resume_point); only the newest
+        # checkpoint keeps that state (_KeepNewestResumable), and none once the run finishes.
+        save_only_model=not training.resume,
         seed=training.seed,
         packing=False,
         # Real tokens trained on so far (state.num_input_tokens_seen): what a pruned trial spent.
@@ -149,6 +153,80 @@ def peft_config(training: Any) -> Any:
         target_modules="all-linear" if list(targets) == ["all-linear"] else list(targets),
         task_type="CAUSAL_LM",
     )
+
+
+# -- resuming --------------------------------------------------------------------------------
+CHECKPOINTS_DIR = "checkpoints"  # TrainingArguments.output_dir inside the stage's folder
+# What a checkpoint holds only to be resumed: transformers' optimizer/scheduler/scaler files (FSDP:
+# optimizer_<rank>/ folders), RNG states (rng_state[_<rank>].pth) and DeepSpeed's global_step*/.
+RESUME_STATE = ("optimizer", "scheduler", "scaler", "rng_state", "global_step")
+
+
+def _step_of(checkpoint: Path) -> int:
+    return int(checkpoint.name.rpartition("-")[2])
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    """``checkpoint-<step>`` folders under ``folder``, oldest first."""
+    found = [p for p in folder.glob("checkpoint-*") if p.name.rpartition("-")[2].isdigit()]
+    return sorted(found, key=_step_of)
+
+
+def resumable(checkpoint: Path) -> bool:
+    """Whether ``checkpoint`` is complete and holds optimizer state.
+
+    transformers writes the weights, the optimizer and scheduler, the RNG states and
+    ``trainer_state.json`` last: a run killed while saving leaves no ``trainer_state.json``, and a
+    model-only checkpoint (``resume: false``, or one that was stripped) has no RNG state.
+    """
+    names = [p.name for p in checkpoint.iterdir()] if checkpoint.is_dir() else []
+    return "trainer_state.json" in names and any(n.startswith("rng_state") for n in names)
+
+
+def resume_point(out_dir: Path) -> Path | None:
+    """The newest resumable checkpoint a killed or pruned run left in the stage folder, or None."""
+    found = [c for c in _checkpoints(out_dir / CHECKPOINTS_DIR) if resumable(c)]
+    return found[-1] if found else None
+
+
+def strip_resume_state(checkpoint: Path) -> None:
+    """Drop what only resuming needs (``RESUME_STATE``); the weights stay for evaluation."""
+    for part in checkpoint.iterdir():
+        if part.name.startswith(RESUME_STATE):
+            if part.is_dir():
+                shutil.rmtree(part, ignore_errors=True)
+            else:
+                part.unlink(missing_ok=True)
+
+
+def _prune_checkpoints(folder: Path, save_steps: int, final: bool) -> None:
+    """Keep resume state in the newest checkpoint only, and none when ``final``; drop the
+    checkpoints written for a pruning report alone (steps that are not a multiple of
+    ``save_steps``) except the newest of a run that is still going.
+
+    Why: a full checkpoint of a 30B model with AdamW state is about four times its weights; kept
+    at every ``save_steps`` it would fill a node's disk, and only the newest is ever resumed.
+    """
+    found = _checkpoints(folder)
+    for i, checkpoint in enumerate(found):
+        if i == len(found) - 1 and not final:
+            continue
+        if save_steps <= 0 or _step_of(checkpoint) % save_steps:
+            shutil.rmtree(checkpoint, ignore_errors=True)
+        else:
+            strip_resume_state(checkpoint)
+
+
+def _keep_newest_resumable_callback(save_steps: int) -> Any:
+    """A TrainerCallback that runs ``_prune_checkpoints`` after every save (main process)."""
+    from transformers import TrainerCallback
+
+    class _KeepNewestResumable(TrainerCallback):  # type: ignore[misc]
+        def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if state.is_world_process_zero:
+                _prune_checkpoints(Path(args.output_dir), save_steps, final=False)
+
+    return _KeepNewestResumable()
 
 
 def _step_bar_callback() -> Any:
@@ -197,6 +275,8 @@ def make_trainer(model_cfg: Any, samples: Sequence[Sample], training: Any, out_d
     stream = sft_stream_callback()  # sft/* live into the trial's W&B run, when one is active
     if stream is not None:
         trainer.add_callback(stream)
+    # Before pruning's on_save, which may stop the run.
+    trainer.add_callback(_keep_newest_resumable_callback(training.save_steps))
     pruning = fidelity.hf_callback()  # a pruned study's intermediate evaluations (ssd.fidelity)
     if pruning is not None:
         trainer.add_callback(pruning)
@@ -211,17 +291,28 @@ def run_sft(
     Weights are trained in float32 (``bf16`` means autocast on GPU) and saved in the base model's
     dtype. LoRA adapters are merged into the saved model; the adapter alone goes to ``adapter/``.
 
+    With ``training.resume`` a run that finds a resumable checkpoint in ``out_dir`` (a killed
+    run's, or a pruned trial's: the stage's ``.partial`` folder survives both) continues from it:
+    transformers restores weights, optimizer, scheduler, RNG states and the data order, so the
+    student equals the one an uninterrupted run trains (tests/test_sft.py).
+
     Returns:
         Metrics: final ``train_loss``, ``steps``, ``num_samples``, ``completion_tokens``,
-        ``train_runtime`` seconds, ``tokens_per_second`` (all tokens, prompt included), ``log``.
+        ``train_runtime`` seconds, ``tokens_per_second`` (all tokens, prompt included), ``log``,
+        and ``resumed_from_step`` (0: trained from the base model).
     """
     if training.torch_threads > 0:
         torch.set_num_threads(training.torch_threads)
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer = make_trainer(model_cfg, samples, training, out_dir)
+    resume = resume_point(out_dir) if training.resume else None
+    if resume is not None:
+        logger.info("resuming SFT from %s (step %d)", resume, _step_of(resume))
     start = time.perf_counter()
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
     runtime = time.perf_counter() - start
+    if trainer.accelerator.is_main_process:
+        _prune_checkpoints(out_dir / CHECKPOINTS_DIR, training.save_steps, final=True)
     base_dtype = _config_dtype(Path(resolve_model_path(model_cfg.path)))
     _save(trainer, out_dir, training.use_peft, base_dtype)
     log = [h for h in trainer.state.log_history if "loss" in h]
@@ -229,14 +320,18 @@ def run_sft(
         logger.info(
             "sft step %d: loss %.4f lr %.3g", entry["step"], entry["loss"], entry["learning_rate"]
         )
-    # Tokens actually seen: batches x accumulation x batch size rows of the dataset, cycled.
+    # Tokens this run trained on: batches x accumulation x batch size rows of the dataset, cycled
+    # (a resumed run counts from its checkpoint's step).
     lengths = [len(r) for r in trainer.train_dataset["input_ids"]]
-    rows_seen = result.global_step * training.gradient_accumulation_steps
-    rows_seen *= training.per_device_train_batch_size * trainer.accelerator.num_processes
-    tokens_seen = sum(lengths[i % len(lengths)] for i in range(rows_seen))
+    rows_per_step = training.gradient_accumulation_steps
+    rows_per_step *= training.per_device_train_batch_size * trainer.accelerator.num_processes
+    first = _step_of(resume) if resume is not None else 0
+    rows = range(first * rows_per_step, result.global_step * rows_per_step)
+    tokens_seen = sum(lengths[i % len(lengths)] for i in rows)
     return {
         "train_loss": float(result.training_loss),
         "steps": int(result.global_step),
+        "resumed_from_step": first,
         "num_samples": len(samples),
         "completion_tokens": sum(len(s.token_ids) + 1 for s in samples),
         "train_runtime": runtime,
