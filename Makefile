@@ -116,7 +116,7 @@ bench-sampler: setup  ## tiny-model sampling: small_sampler vs transformers' gen
 	$(BIN)/python benchmarks/bench_sampler.py
 
 bench-sweep: setup  ## trainings/SFT steps/evaluations each sweep strategy spends to find the T_eff peak (toy + paper surrogate)
-	$(BIN)/python benchmarks/bench_sweep_cost.py
+	$(BIN)/python benchmarks/bench_sweep_cost.py $(ARGS)
 
 clean:  ## remove outputs (runs, sweeps, cache); keeps .venv
 	rm -rf outputs multirun
