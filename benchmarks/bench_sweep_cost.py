@@ -750,8 +750,7 @@ def summarise(
             row["gpu_ratio_bound"] = math.nan  # as ratio_bound below, in GPU-hours
             if not math.isfinite(base_h) and math.isfinite(row["gpu_h"]):
                 floor_h = statistics.median(
-                    gpu.of(r["trainings"], r["sft_steps"], r["evaluations"])
-                    for r in runs["tpe-2d"]
+                    gpu.of(r["trainings"], r["sft_steps"], r["evaluations"]) for r in runs["tpe-2d"]
                 )
                 row["gpu_ratio_bound"] = row["gpu_h"] / floor_h
         finite = math.isfinite(base) and math.isfinite(row["trainings"])
