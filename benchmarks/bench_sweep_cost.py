@@ -779,6 +779,13 @@ RULE_TEXT = {
 }
 
 
+def _ratio_cell(ratio: float, bound: float) -> str:
+    """A ratio vs (a), its upper bound ``<r`` when (a) is censored, or n/a."""
+    if math.isfinite(ratio):
+        return f"{ratio:.2f}"
+    return f"<{bound:.2f}" if math.isfinite(bound) else "n/a"
+
+
 def _table(
     world: Any, rows: list[dict[str, Any]], gpu: GpuHours | None, tol: float, budget_2d: int
 ) -> Any:
@@ -809,19 +816,9 @@ def _table(
         if gpu:
             finite = math.isfinite(r["gpu_h"])
             cells.append(f"{'' if finite else '>'}{r['gpu_h'] if finite else r['gpu_h_spent']:.0f}")
-        if math.isfinite(r["ratio"]):
-            cells.append(f"{r['ratio']:.2f}")
-        elif math.isfinite(r["ratio_bound"]):
-            cells.append(f"<{r['ratio_bound']:.2f}")
-        else:
-            cells.append("n/a")
+        cells.append(_ratio_cell(r["ratio"], r["ratio_bound"]))
         if gpu:
-            if math.isfinite(r["gpu_ratio"]):
-                cells.append(f"{r['gpu_ratio']:.2f}")
-            elif math.isfinite(r["gpu_ratio_bound"]):
-                cells.append(f"<{r['gpu_ratio_bound']:.2f}")
-            else:
-                cells.append("n/a")
+            cells.append(_ratio_cell(r["gpu_ratio"], r["gpu_ratio_bound"]))
         cells.append(f"{r['reached_fifth']}/{r['seeds']}")
         cells.append(f"{r['final']}/{r['seeds']}")
         table.add_row(*map(escape, cells))
