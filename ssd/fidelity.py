@@ -137,10 +137,20 @@ class Reporter:
             self._write_pruned(step, tokens, value, checkpoint)
             raise optuna.TrialPruned(f"at SFT step {step}: {self.metric}={value:.4f}")
 
+    def resumed(self, step: int, tokens: int) -> None:
+        """The training resumed at SFT ``step`` after ``tokens`` trained tokens (a killed or
+        pruned run's checkpoint): what this run spends is counted from there."""
+        self.resumed_from = (step, tokens)
+
     def _write_pruned(self, step: int, tokens: int, value: float, checkpoint: Path) -> None:
+        first_step, first_tokens = self.resumed_from
         train = cost.zero()
-        train.update(trainings=1, sft_steps=step, sft_tokens=int(tokens))
-        train.update(wall_s=round(time.time() - self.started, 3))
+        train.update(
+            trainings=1, sft_steps=step - first_step, sft_tokens=int(tokens) - first_tokens
+        )
+        # The intermediate evaluations ran inside this time and carry their own seconds.
+        evals = cost.total_cost(self.costs)
+        train.update(wall_s=round(max(time.time() - self.started - evals["wall_s"], 0.0), 3))
         spent = cost.total_cost([*self.prior_costs, train, *self.costs])
         self.trial.set_user_attr("pruned_step", step)
         self.trial.set_user_attr("pruned_checkpoint", str(checkpoint))
@@ -163,6 +173,7 @@ class Reporter:
         return {"intermediate": self.reports, "cost": cost.total_cost(self.costs)}
 
     prior_costs: list[dict[str, float]] = []  # stages before training (set by the pipeline)
+    resumed_from: tuple[int, int] = (0, 0)  # (SFT step, tokens) the training started from
 
 
 @contextmanager

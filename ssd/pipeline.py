@@ -197,6 +197,12 @@ def run_trial(
                 done = reporter.finish()
                 results["intermediate"] = done["intermediate"]
                 stages.costs["fidelity_evals"] = done["cost"]
+                # They ran inside the training stage: its seconds keep only the training's own.
+                spent = stages.costs.get(name)
+                if spent is not None:
+                    for key in ("wall_s", "gpu_s"):
+                        left = float(spent.get(key, 0)) - float(done["cost"].get(key, 0))
+                        spent[key] = round(max(left, 0.0), 3)
             return art
 
         rounds = train_rounds(

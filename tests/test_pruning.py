@@ -138,7 +138,13 @@ def test_pruned_nested_trial_records_what_it_spent(tmp_path: Path) -> None:
 
 
 def pruned_run(
-    tmp_path: Path, cfg: Any, name: str, every_steps: int, num_problems: int, match: str
+    tmp_path: Path,
+    cfg: Any,
+    name: str,
+    every_steps: int,
+    num_problems: int,
+    match: str,
+    out: str = "run",
 ) -> optuna.Study:
     """Run one trial of a real journal study whose ThresholdPruner stops any student below
     pass 1.0 at its first report; the trial is RUNNING, as the sweeper leaves it for its job."""
@@ -156,34 +162,85 @@ def pruned_run(
         fidelity={"every_steps": every_steps, "num_problems": num_problems},
     )
     with pytest.raises(optuna.TrialPruned, match=match):
-        run_tracked(RunConfig.from_dictconfig(cfg), tmp_path / "run", link=link)
+        run_tracked(RunConfig.from_dictconfig(cfg), tmp_path / out, link=link)
     return study
 
 
 @pytest.mark.integration
 def test_pruned_sft_trial_records_its_steps_and_tokens(compose_cfg: Any, tmp_path: Path) -> None:
     """The TRL path of a pruned trial: its results.json counts the SFT steps it reached and the
-    tokens the trainer saw by then (a ThresholdPruner stops any student below pass 1.0)."""
+    tokens the trainer saw by then (a ThresholdPruner stops any student below pass 1.0). Its
+    checkpoint is the trainer's, with optimizer state: the next run of the same student resumes
+    there and counts only what it trains itself, pruned again or not."""
+    from ssd.backends.sft import resumable
+
     cfg = compose_cfg(
         ["model=tiny-random", "tracking=none", f"paths.cache_dir={tmp_path}/cache",
-         "training.max_steps=4", "training.per_device_train_batch_size=2",
+         "training.max_steps=6", "training.per_device_train_batch_size=2",
          "evaluation.num_problems=2", "evaluation.n=1", "evaluation.k=[1]"]
     )  # fmt: skip
+
+    def record(out: str) -> dict[str, Any]:
+        return json.loads((tmp_path / out / "results.json").read_text())
+
+    def tokens_seen(checkpoint: str) -> int:
+        return json.loads((Path(checkpoint) / "trainer_state.json").read_text())[
+            "num_input_tokens_seen"
+        ]
+
     pruned_run(tmp_path, cfg, "sft", 2, 2, "at SFT step 2: pass@1=")
-    spent = json.loads((tmp_path / "run" / "results.json").read_text())["cost"]
+    first = record("run")
+    spent = first["cost"]
     assert spent["sft_steps"] == 2 and spent["trainings"] == 1 and spent["samplings"] == 1
     # Two batches of two rows, each row a prompt plus its sample: more than 4 tokens (0 before
     # the trainer's count reached the pruned record).
-    assert spent["sft_tokens"] > 4
-    # The pruned checkpoint is the trainer's, with its optimizer state: the next run of the same
-    # student (here: the same config without a pruner) resumes there and trains 2 steps, not 4.
-    from ssd.backends.sft import resumable
+    assert spent["sft_tokens"] == tokens_seen(first["pruned"]["checkpoint"]) > 4
+    assert resumable(Path(first["pruned"]["checkpoint"]))
 
-    pruned = json.loads((tmp_path / "run" / "results.json").read_text())["pruned"]
-    assert resumable(Path(pruned["checkpoint"]))
+    # Trial 2 of another study, same student: resumes at step 2, is pruned at step 4, and its
+    # record counts steps 3-4 and their tokens only (not the 4 steps the checkpoint has seen).
+    pruned_run(tmp_path, cfg, "sft2", 2, 2, "at SFT step 4: pass@1=", out="run2")
+    second = record("run2")
+    assert second["cost"]["sft_steps"] == 2 and second["cost"]["samplings"] == 0
+    cumulative = tokens_seen(second["pruned"]["checkpoint"])
+    assert second["cost"]["sft_tokens"] == cumulative - spent["sft_tokens"] > 0
+
+    # Without a pruner the same student resumes at step 4 and trains the last 2 of 6 steps.
     again = run_tracked(RunConfig.from_dictconfig(cfg), tmp_path / "again")
     assert again["cost"]["sft_steps"] == 2 and again["cost"]["trainings"] == 1
-    assert again["cost"]["samplings"] == 0  # the pruned trial's samples are cached
+    assert again["cost"]["samplings"] == 0  # the pruned trials' samples are cached
+
+
+@pytest.mark.integration
+def test_intermediate_evaluations_are_not_counted_twice_in_wall_time(
+    compose_cfg: Any, tmp_path: Path
+) -> None:
+    """The intermediate evaluations run inside the training stage: the cost record gives their
+    seconds to ``fidelity_evals`` and keeps only the training's own in ``train``, so the two add
+    up to the stage's measured time (before, the study totals counted them twice)."""
+    cfg = compose_cfg(["model=toy", "tracking=none", f"paths.cache_dir={tmp_path}/cache",
+                       "sampling.n=1000", "training.sgd.steps=20", "evaluation.num_problems=20",
+                       "evaluation.n=5"])  # fmt: skip
+    journal = tmp_path / "optuna.journal"
+    backend = optuna.storages.journal.JournalFileBackend(str(journal))
+    storage = optuna.storages.JournalStorage(backend)
+    optuna.create_study(study_name="wall", storage=storage, direction="maximize").ask()
+    link = StudyLink(
+        study_name="wall",
+        storage=str(journal),
+        trial_number=0,
+        pruner={"_target_": "optuna.pruners.ThresholdPruner", "lower": -1.0},  # never prunes
+        fidelity={"every_steps": 5, "num_problems": 20},
+    )
+    results = run_tracked(RunConfig.from_dictconfig(cfg), tmp_path / "run", link=link)
+    stages = results["cost"]["stages"]
+    assert stages["fidelity_evals"]["evaluations"] == 3  # steps 5, 10, 15 of 20
+    assert stages["fidelity_evals"]["wall_s"] > 0
+    measured = results["timings"]["train"]
+    assert stages["train"]["wall_s"] + stages["fidelity_evals"]["wall_s"] == pytest.approx(
+        measured,
+        abs=0.004,  # rounding of four 3-decimal numbers
+    )
 
 
 def _done(study: optuna.Study, n_trials: int) -> int:

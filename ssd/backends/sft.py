@@ -308,6 +308,10 @@ def run_sft(
     resume = resume_point(out_dir) if training.resume else None
     if resume is not None:
         logger.info("resuming SFT from %s (step %d)", resume, _step_of(resume))
+        reporter = fidelity.current()
+        if reporter is not None:  # a pruned record counts only this run's steps and tokens
+            state = json.loads((resume / "trainer_state.json").read_text())
+            reporter.resumed(_step_of(resume), int(state.get("num_input_tokens_seen", 0)))
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
     runtime = time.perf_counter() - start
