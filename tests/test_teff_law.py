@@ -63,6 +63,9 @@ def test_trained_tiny_world_students_peak_at_one_over_t_train(
     cmd = [sys.executable, "-m", "ssd.cli", "-m", "experiment=tiny_teff_law", "tracking=none"]
     cmd += ["evaluation.num_problems=100", "evaluation.n=5", "evaluation.k=[1]"]
     cmd += ["evaluation.include_ideal=false"]  # the ideal here is the base at T_eff: no news
+    # Length-grouped batches pad less: 300 SFT steps in 52 s instead of 78 s per student alone on
+    # 2 cores; the law held either way (slope -0.91 grouped, -0.95 random; analysis/LOG.md).
+    cmd += ["training.batching=group_by_length"]
     cmd += [f"sampling.temperature=choice({','.join(map(str, t_trains))})"]
     cmd += [f"hydra.sweeper.n_trials={5 * len(t_trains)}"]
     proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True)
