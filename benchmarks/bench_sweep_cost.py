@@ -20,12 +20,14 @@ best score. Strategies, each a real Optuna study driven by ask/tell:
     50-problem subset is reported with
     ``trial.report`` and Optuna's MedianPruner stops unpromising students early.
 
-Incumbent rules (``--incumbent``; the same rule for every strategy, both printed on the same
+Incumbent rules (``--incumbent``; the same rule for every strategy, all printed on the same
 runs): ``fitted`` (default) is the fitted peak of the observations so far, with the sweeper's own
 fitter ``ssd.inner_search.fit_peak``: per student for (c)-(e) (the T_train row whose fitted value
 is highest; for nested search the sweeper's ``inner.objective: peak`` answer, which is also the
 outer objective then), pooled over all points by T_eff for (a)/(b) (at the best point's T_train);
-``best`` is the best observed point (the study's best trial, inner trials included). Either is
+``best`` is the best observed point (the study's best trial, inner trials included); ``teff`` is
+the study's quadratic fit of every observed value on T_eff (the paper's reading of its grid, and
+``analysis.sweep_report``'s T_eff peak), placed on the best point's T_train. Each is
 judged by its TRUE score at its location, so a lucky noisy observation does not count as found.
 Costs are taken when the target is first met; a strategy that never meets it within its budget
 is shown with ``>``; "on target at the end" counts the seeds whose last incumbent still meets it.
@@ -46,6 +48,11 @@ Worlds:
   observed with binomial noise at 131 problems x 10 samples (``--samples-per-problem``: another
   evaluation protocol, costed as such; the target stays the paper's); costs of the paper recipe
   (10,168 sampled prompts, 2,500 SFT steps per student) and a stated GPU-hour model.
+- ``paper-law``: the same grid read the paper's way: pass@1 is the quadratic in T_eff fitted to
+  the 50 cells (R^2 0.74, vertex T_eff 1.32), the same for every student; the same noise and
+  costs. The two surrogates bracket the question: the spline keeps each cell's own shape (and the
+  grid's sampling noise: the cells scatter about the T_eff law by the binomial sd), the law keeps
+  only what the paper claims.
 
 Heavy work runs with progress bars; timings depend on load (numbers in the README were taken as
 the README says).
@@ -70,6 +77,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 from tqdm import tqdm
 
+from analysis.teff_fit import fit_quadratic
 from hydra_plugins.ssd_optuna_sweeper._grid import OrderedGridSampler
 from ssd.decoding import Decoding
 from ssd.inner_search import (
@@ -89,6 +97,8 @@ except ImportError:  # a checkout without them: inner points go to a separate re
 REPO = Path(__file__).resolve().parents[1]
 PAPER_GRID = REPO / "analysis" / "data" / "paper" / "qwen3_30b_instruct_no_truncation_grid.csv"
 STRATEGIES = ("tpe-2d", "random-2d", "grid", "nested", "nested-pruned")
+WORLDS = ("toy", "paper", "paper-law")
+SURFACES = ("cells", "teff-law")  # PaperWorld's truth: worlds paper and paper-law
 LABELS = {
     "tpe-2d": "(a) 2-D TPE, every trial trains",
     "random-2d": "(b) random search",
@@ -234,9 +244,18 @@ class GpuHours:
 class PaperWorld:
     """Surrogate of the paper's Qwen3-30B-A3B-Instruct grid (Figure 10, no truncation).
 
-    pass@1 (%) is a smoothing spline over (log T_train, log T_eval) through the published cells
-    (their own noise is smoothed away: s = cells x 0.5^2); an evaluation draws Binomial(131 x 10,
-    p) / 1310 (each of 10 samples on 131 problems counted independent: an upper bound on noise).
+    Two surfaces through the same 50 published cells (``surface``):
+
+    - ``cells`` (world ``paper``): pass@1 (%) is a smoothing spline over (log T_train,
+      log T_eval) (s = cells x 0.5^2). It keeps each cell's own shape, and with it the grid's
+      sampling noise: its peak sits on the T_train edge (2.0, T_eff 1.86).
+    - ``teff-law`` (world ``paper-law``): the paper's own reading of the grid, pass@1 quadratic in
+      T_eff = T_train x T_eval (``analysis.teff_fit.fit_quadratic`` over the cells: R^2 0.74,
+      vertex T_eff 1.32; the residual sd, 1.48 pp, is the binomial sd of a cell at 131 x 10,
+      1.38). Every student has the same curve in T_eff.
+
+    An evaluation draws Binomial(131 x 10, p) / 1310 (each of 10 samples on 131 problems counted
+    independent: an upper bound on noise).
     A student after a fraction x of its SFT steps scores base + (final - base) * (1 - e^{-4x}) /
     (1 - e^{-4}) with base = 42.4 (the paper's base model): an assumed saturating learning curve
     that keeps the ordering of students (pruning's best case; the paper shows only the best
@@ -256,6 +275,7 @@ class PaperWorld:
         grid_csv: Path = PAPER_GRID,
         observe_samples: int | None = None,
         samples_per_problem: int = 10,
+        surface: str = "cells",
     ) -> None:
         from scipy.interpolate import RectBivariateSpline
 
@@ -288,15 +308,24 @@ class PaperWorld:
             ]
         )
         self.t_train, self.t_eval = (tt[0], tt[-1]), (te[0], te[-1])
+        if surface not in SURFACES:
+            raise ValueError(f"surface: expected one of {SURFACES}, got {surface!r}")
+        self.surface = surface
         self.spline = RectBivariateSpline(np.log(tt), np.log(te), z, kx=2, ky=3, s=z.size * 0.5**2)
+        cells_teff = [a * b for a in tt for b in te]
+        self.law = fit_quadratic(cells_teff, z.ravel()) if surface == "teff-law" else None
         self.sft_steps, self.checkpoints = sft_steps, checkpoints
         a = np.linspace(tt[0], tt[-1], 301)
         b = np.linspace(te[0], te[-1], 301)
-        dense = self.spline(np.log(a), np.log(b))
+        dense = self._dense(a, b)
         i, j = np.unravel_index(int(np.argmax(dense)), dense.shape)
         self.peak = (float(a[i]), float(b[j]))
         self.peak_t_eff = self.peak[0] * self.peak[1]
         self.best_score = float(dense[i, j])
+        if self.law is not None:  # the exact vertex, on the argmax's student (all are alike)
+            self.name = "paper-law"
+            self.peak_t_eff, self.best_score = self.law.peak_x, self.law.peak_y
+            self.peak = (self.peak[0], self.peak_t_eff / self.peak[0])
         p = self.best_score / 100
         self.noise_sd = 100 * math.sqrt(p * (1 - p) / self.samples)
         teff = a[:, None] * b[None, :]
@@ -316,8 +345,22 @@ class PaperWorld:
             )
         else:
             self.note = ""
+        if self.law is not None:
+            self.note += (
+                f" Truth: the paper's quadratic of pass@1 on T_eff over the 50 cells (R^2 "
+                f"{self.law.r2:.2f}, vertex {self.law.peak_x:.3f}): every student has the same "
+                "curve in T_eff."
+            )
+
+    def _dense(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """True pass@1 on the grid a x b (T_train rows, T_eval columns)."""
+        if self.law is not None:
+            return self.law.predict(a[:, None] * b[None, :])
+        return self.spline(np.log(a), np.log(b))
 
     def _final(self, t_train: float, t_eval: float) -> float:
+        if self.law is not None:
+            return float(self.law.predict(t_train * t_eval))
         return float(self.spline(math.log(t_train), math.log(t_eval))[0, 0])
 
     def observe(
@@ -340,7 +383,7 @@ class PaperWorld:
 
 
 # ---------------------------------------------------------------------------------- accounting
-RULES = ("fitted", "best")
+RULES = ("fitted", "best", "teff")
 Obs = tuple[float, float, float]  # (T_train, T_eval, observed value) of a full evaluation
 
 
@@ -387,13 +430,34 @@ def fitted_incumbent(obs: Sequence[Obs], pooled: bool, neighbours: int, world: A
     return max(cands, key=lambda c: c[2])
 
 
+def teff_incumbent(obs: Sequence[Obs], world: Any) -> Obs:
+    """Rule ``teff``: the study's T_eff fit, the paper's way of reading a sweep.
+
+    ``analysis.teff_fit.fit_quadratic`` of every observed value on its T_eff (what
+    ``analysis.sweep_report`` prints as the T_eff peak), placed on the best point's T_train
+    (T_eval = vertex / T_train, clipped to the T_eval range); the best point while the points
+    span fewer than 3 T_eff values or the fit has no maximum. One rule for every strategy: it
+    reads only the points, not how they were chosen.
+    """
+    t_best, e_best, v_best = best_incumbent(obs)
+    teff = [t * e for t, e, _ in obs]
+    if len(set(teff)) < 3:
+        return t_best, e_best, v_best
+    fit = fit_quadratic(teff, [v for *_, v in obs])
+    if not fit.concave:
+        return t_best, e_best, v_best
+    lo, hi = world.t_eval
+    return t_best, min(max(fit.peak_x / t_best, lo), hi), fit.peak_y
+
+
 @dataclass
 class Ledger:
     """What one strategy spent, its incumbents under each rule, and the spend at the target.
 
-    Both incumbent rules (``RULES``) are tracked on the same run: a rule only reads the
+    Every incumbent rule (``RULES``) is tracked on the same run: a rule only reads the
     observations, it does not steer the search (except nested search's outer objective, which
-    follows ``primary``: the fitted peak's value for ``fitted``, the best point's for ``best``).
+    follows ``primary``: the best point's value for ``best``, the fitted peak's otherwise, and
+    the pruning probes, which aim at the primary incumbent's T_eff).
     """
 
     world: Any
@@ -448,6 +512,7 @@ class Ledger:
         self.incumbents["fitted"] = fitted_incumbent(
             self.obs, self.pooled, self.neighbours, self.world
         )
+        self.incumbents["teff"] = teff_incumbent(self.obs, self.world)
         for rule in RULES:
             if self.hits[rule] is None and self.on_target(self.incumbents[rule]):
                 self.hits[rule] = (self.trainings, self.sft_steps, self.evaluations)
@@ -579,7 +644,7 @@ def run_nested(
     record = study if shared else optuna.create_study(direction="maximize")
     space = _space(world)
     spec = inner_spec(world, sizes)
-    use = "peak" if sizes.incumbent == "fitted" else "best"  # hydra.sweeper.inner.objective
+    use = "best" if sizes.incumbent == "best" else "peak"  # hydra.sweeper.inner.objective
     per_chunk = world.sft_steps // world.checkpoints
     for _ in range(sizes.outer_trials):
         trial = study.ask({"t_train": space["t_train"]})
@@ -642,7 +707,7 @@ def oracle_hit_rate(world: Any, sizes: Sizes, tol: float, draws: int = 200) -> d
     led = Ledger(world, tol)
     t_train = world.peak[0]
     spec = inner_spec(world, sizes)
-    hits = dict.fromkeys(RULES, 0)
+    hits = dict.fromkeys(("fitted", "best"), 0)  # the per-student rules (teff pools students)
     for seed in range(draws):
         rng = np.random.default_rng(10_000 + seed)
         res = search_t_eval(
@@ -660,9 +725,10 @@ def ceiling_by_budget(
     """Per inner budget, the best ceiling over the inner methods and fit widths.
 
     ``oracle_hit_rate`` for bracket and grid searches with ``fit_neighbours`` 1, 2, 4, 8, 16
-    (those that fit in the budget), both rules: the highest rate and the setting that gave it.
-    An upper bound on what any outer search can reach with that many evaluations per student:
-    below one half, no strategy meets the target in most seeds, whatever it spends on trainings.
+    (those that fit in the budget), both per-student rules (fitted, best): the highest rate and
+    the setting that gave it. An upper bound on what an outer search reading one student's scan
+    can reach with that many evaluations per student: below one half, no such strategy meets the
+    target in most seeds, whatever it spends on trainings (the teff rule pools students).
     """
     rows = []
     for budget in budgets:
@@ -776,6 +842,9 @@ RULE_TEXT = {
     "T_train); judged by its TRUE score at the fitted location",
     "best": "incumbent = the best observed point (the study's best trial, inner trials included); "
     "judged by its TRUE score",
+    "teff": "incumbent = the study's T_eff fit (analysis.teff_fit.fit_quadratic of every observed "
+    "value on its T_eff, the paper's reading and analysis.sweep_report's T_eff peak), at the best "
+    "point's T_train; the same for every strategy; judged by its TRUE score",
 }
 
 
@@ -859,20 +928,21 @@ def render(
         f"Nested: outer TPE over T_train (n_startup_trials {sizes.outer_startup}, "
         f"{sizes.outer_trials} trainings), inner {sizes.inner_method} over T_eval (budget "
         f"{sizes.inner_budget}), outer objective "
-        f"{'peak' if sizes.incumbent == 'fitted' else 'best'} (the same runs feed both tables)."
+        f"{'best' if sizes.incumbent == 'best' else 'peak'} (the same runs feed every table)."
     )
     if world.noisy:
         rate = oracle_hit_rate(world, sizes, tol)
         lines.append(
-            f"Ceiling under noise: one inner search on the true peak's own student (T_train "
+            f"Ceiling under noise (the per-student rules): one inner search on the true peak's "
+            f"own student (T_train "
             f"{world.peak[0]:g}) meets the target in {rate['fitted']:.0%} (fitted) / "
             f"{rate['best']:.0%} (best) of 200 noise draws."
         )
         if ceiling:
             lines.append(
                 "Ceiling by evaluations per student (the best over bracket/grid searches, "
-                "fit_neighbours 1-16 and both rules, 200 draws each; the sweeper's inner search "
-                "evaluates a T_eval at most once on its 0.01 grid, so 91 points span "
+                "fit_neighbours 1-16 and both per-student rules, 200 draws each; the sweeper's "
+                "inner search evaluates a T_eval at most once on its 0.01 grid, so 91 points span "
                 f"[{world.t_eval[0]:g}, {world.t_eval[1]:g}]): "
                 + "; ".join(
                     f"{c['budget']}: {c['rate']:.0%} ({c['method']}, k={c['k']}, {c['rule']})"
@@ -880,8 +950,8 @@ def render(
                 )
                 + "."
                 + (
-                    " Below 50% at every budget: no strategy can meet the target in most seeds, "
-                    "whatever it spends on trainings."
+                    " Below 50% at every budget: under the per-student rules no strategy can meet "
+                    "the target in most seeds, whatever it spends on trainings."
                     if all(c["rate"] < 0.5 for c in ceiling)
                     else ""
                 )
@@ -931,6 +1001,7 @@ def run_world(
                 checkpoints,
                 observe_samples=paper_samples,
                 samples_per_problem=samples_per_problem,
+                surface="teff-law" if world_name == "paper-law" else "cells",
             )
         for name in strategies:
             bar.set_postfix_str(f"seed {seed} {name}")
@@ -942,7 +1013,9 @@ def run_world(
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worlds", default="toy,paper", help="comma list of toy, paper")
+    parser.add_argument(
+        "--worlds", default=",".join(WORLDS), help=f"comma list of {', '.join(WORLDS)}"
+    )
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--toy-seeds", type=int, default=5)
     parser.add_argument("--paper-seeds", type=int, default=20)
@@ -981,9 +1054,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--incumbent",
         default="fitted",
-        help="the rule the first table reports: fitted (the fitted peak; nested search's outer "
-        "objective is then inner.objective=peak) or best (the best observed point); the other "
-        "rule is printed second, on the same runs",
+        help="the rule the first table reports: fitted (the fitted peak per student, pooled by "
+        "T_eff for 2-D strategies; nested search's outer objective is then inner.objective=peak), "
+        "best (the best observed point) or teff (the study's quadratic fit on T_eff, for every "
+        "strategy); the other rules follow, on the same runs",
     )
     parser.add_argument(
         "--outer-startup",
@@ -1012,8 +1086,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     worlds = [w for w in args.worlds.split(",") if w]
     strategies = [s for s in args.strategies.split(",") if s]
     for w in worlds:
-        if w not in ("toy", "paper"):
-            parser.exit(2, f"--worlds: expected toy and/or paper, got {w!r}\n")
+        if w not in WORLDS:
+            parser.exit(2, f"--worlds: expected some of {','.join(WORLDS)}, got {w!r}\n")
     for s in strategies:
         if s not in STRATEGIES:
             parser.exit(2, f"--strategies: expected some of {','.join(STRATEGIES)}, got {s!r}\n")
@@ -1075,7 +1149,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             args.paper_samples,
             args.samples_per_problem,
         )
-        gpu = GpuHours(eval_generations=131 * args.samples_per_problem) if w == "paper" else None
+        gpu = GpuHours(eval_generations=131 * args.samples_per_problem) if w != "toy" else None
         order = [args.incumbent] + [r for r in RULES if r != args.incumbent]
         tables = [summarise(runs, gpu, args.trials_2d, rule) for rule in order]
         ceiling = ceiling_by_budget(world, sizes, args.tol, budgets) if world.noisy else []
