@@ -68,9 +68,11 @@ dashboard: setup  ## optuna-dashboard: STUDY=<sweep folder | journal file | RDB 
 	$(BIN)/python -m ssd.dashboard "$(STUDY)" --port $(PORT)
 
 # pytest-xdist workers (0: none). Whole files go to one worker (module fixtures built once), so the
-# long trained-student test in tests/test_teff_law.py runs beside the rest instead of after it.
+# long trained-student test in tests/test_teff_law.py runs beside the rest instead of after it:
+# tests/conftest.py collects it first and --no-loadscope-reorder keeps that order (xdist's default
+# order puts files with few tests last: 704 s against 627 s back to back on one machine).
 PYTEST_WORKERS ?= 2
-XDIST := -n $(PYTEST_WORKERS) --dist loadfile
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: setup  ## the CI test run: unit, config and CPU integration tests
 	$(BIN)/pytest -m "not gpu and not slow" -q --durations=15 $(XDIST)
