@@ -310,7 +310,6 @@ class PaperWorld:
         self.t_train, self.t_eval = (tt[0], tt[-1]), (te[0], te[-1])
         if surface not in SURFACES:
             raise ValueError(f"surface: expected one of {SURFACES}, got {surface!r}")
-        self.surface = surface
         self.spline = RectBivariateSpline(np.log(tt), np.log(te), z, kx=2, ky=3, s=z.size * 0.5**2)
         cells_teff = [a * b for a in tt for b in te]
         self.law = fit_quadratic(cells_teff, z.ravel()) if surface == "teff-law" else None
@@ -359,9 +358,7 @@ class PaperWorld:
         return self.spline(np.log(a), np.log(b))
 
     def _final(self, t_train: float, t_eval: float) -> float:
-        if self.law is not None:
-            return float(self.law.predict(t_train * t_eval))
-        return float(self.spline(math.log(t_train), math.log(t_eval))[0, 0])
+        return float(self._dense(np.array([t_train]), np.array([t_eval]))[0, 0])
 
     def observe(
         self,
@@ -384,6 +381,7 @@ class PaperWorld:
 
 # ---------------------------------------------------------------------------------- accounting
 RULES = ("fitted", "best", "teff")
+PER_STUDENT_RULES = ("fitted", "best")  # the rules one student's scan can answer (teff pools)
 Obs = tuple[float, float, float]  # (T_train, T_eval, observed value) of a full evaluation
 
 
@@ -409,13 +407,9 @@ def fitted_incumbent(obs: Sequence[Obs], pooled: bool, neighbours: int, world: A
       best point's T_train (T_eval = fitted T_eff / T_train, clipped to the T_eval range).
     """
     if pooled:
-        t_best, e_best, v_best = best_incumbent(obs)
         pts = [InnerPoint(t_eval=t * e, value=v, index=i) for i, (t, e, v) in enumerate(obs)]
         peak = fit_peak(pts, neighbours)
-        if peak is None:
-            return t_best, e_best, v_best
-        lo, hi = world.t_eval
-        return t_best, min(max(peak.t_eval / t_best, lo), hi), peak.value
+        return _on_best_student(obs, None if peak is None else (peak.t_eval, peak.value), world)
     rows: dict[float, list[InnerPoint]] = {}
     for i, (t, e, v) in enumerate(obs):
         rows.setdefault(t, []).append(InnerPoint(t_eval=e, value=v, index=i))
@@ -430,6 +424,17 @@ def fitted_incumbent(obs: Sequence[Obs], pooled: bool, neighbours: int, world: A
     return max(cands, key=lambda c: c[2])
 
 
+def _on_best_student(obs: Sequence[Obs], peak: tuple[float, float] | None, world: Any) -> Obs:
+    """A pooled fit's peak ``(T_eff, value)`` placed on the best point's T_train (T_eval =
+    T_eff / T_train, clipped to the T_eval range); the best point itself when there is no peak.
+    """
+    best = best_incumbent(obs)
+    if peak is None:
+        return best
+    lo, hi = world.t_eval
+    return best[0], min(max(peak[0] / best[0], lo), hi), peak[1]
+
+
 def teff_incumbent(obs: Sequence[Obs], world: Any) -> Obs:
     """Rule ``teff``: the study's T_eff fit, the paper's way of reading a sweep.
 
@@ -439,15 +444,10 @@ def teff_incumbent(obs: Sequence[Obs], world: Any) -> Obs:
     span fewer than 3 T_eff values or the fit has no maximum. One rule for every strategy: it
     reads only the points, not how they were chosen.
     """
-    t_best, e_best, v_best = best_incumbent(obs)
     teff = [t * e for t, e, _ in obs]
-    if len(set(teff)) < 3:
-        return t_best, e_best, v_best
-    fit = fit_quadratic(teff, [v for *_, v in obs])
-    if not fit.concave:
-        return t_best, e_best, v_best
-    lo, hi = world.t_eval
-    return t_best, min(max(fit.peak_x / t_best, lo), hi), fit.peak_y
+    fit = fit_quadratic(teff, [v for *_, v in obs]) if len(set(teff)) >= 3 else None
+    peak = (fit.peak_x, fit.peak_y) if fit is not None and fit.concave else None
+    return _on_best_student(obs, peak, world)
 
 
 @dataclass
@@ -572,6 +572,11 @@ class Sizes:
     fit_neighbours: int = 1  # hydra.sweeper.inner.fit_neighbours (and the fitted rule's)
     incumbent: str = "fitted"  # the rule the table reports first; nested's outer objective
 
+    @property
+    def inner_objective(self) -> str:
+        """hydra.sweeper.inner.objective for nested search: best under rule best, else peak."""
+        return "best" if self.incumbent == "best" else "peak"
+
 
 def run_2d(
     world: Any, led: Ledger, sampler: optuna.samplers.BaseSampler, n: int, rng: np.random.Generator
@@ -644,7 +649,6 @@ def run_nested(
     record = study if shared else optuna.create_study(direction="maximize")
     space = _space(world)
     spec = inner_spec(world, sizes)
-    use = "best" if sizes.incumbent == "best" else "peak"  # hydra.sweeper.inner.objective
     per_chunk = world.sft_steps // world.checkpoints
     for _ in range(sizes.outer_trials):
         trial = study.ask({"t_train": space["t_train"]})
@@ -665,7 +669,7 @@ def run_nested(
         else:
             led.train(t_train, world.checkpoints)
         res = _inner(world, led, t_train, world.checkpoints, spec, rng)
-        study.tell(trial, res.objective(use))
+        study.tell(trial, res.objective(sizes.inner_objective))
         for p in res.points:
             record.add_trial(
                 optuna.trial.create_trial(
@@ -707,7 +711,7 @@ def oracle_hit_rate(world: Any, sizes: Sizes, tol: float, draws: int = 200) -> d
     led = Ledger(world, tol)
     t_train = world.peak[0]
     spec = inner_spec(world, sizes)
-    hits = dict.fromkeys(("fitted", "best"), 0)  # the per-student rules (teff pools students)
+    hits = dict.fromkeys(PER_STUDENT_RULES, 0)
     for seed in range(draws):
         rng = np.random.default_rng(10_000 + seed)
         res = search_t_eval(
@@ -928,15 +932,14 @@ def render(
         f"Nested: outer TPE over T_train (n_startup_trials {sizes.outer_startup}, "
         f"{sizes.outer_trials} trainings), inner {sizes.inner_method} over T_eval (budget "
         f"{sizes.inner_budget}), outer objective "
-        f"{'best' if sizes.incumbent == 'best' else 'peak'} (the same runs feed every table)."
+        f"{sizes.inner_objective} (the same runs feed every table)."
     )
     if world.noisy:
         rate = oracle_hit_rate(world, sizes, tol)
         lines.append(
-            f"Ceiling under noise (the per-student rules): one inner search on the true peak's "
-            f"own student (T_train "
-            f"{world.peak[0]:g}) meets the target in {rate['fitted']:.0%} (fitted) / "
-            f"{rate['best']:.0%} (best) of 200 noise draws."
+            "Ceiling under noise (the per-student rules): one inner search on the true peak's "
+            f"own student (T_train {world.peak[0]:g}) meets the target in "
+            f"{rate['fitted']:.0%} (fitted) / {rate['best']:.0%} (best) of 200 noise draws."
         )
         if ceiling:
             lines.append(
